@@ -1,0 +1,236 @@
+/**
+ * The session backend: live sessions as actors (a bounded mailbox and one
+ * worker fiber each), cancel by interruption, bounded end and stop, replayable
+ * event streams and approvals.
+ *
+ * @since 0.1.0
+ */
+import { Context, Deferred, Duration, Effect, Layer, Option, Queue, Scope, Stream } from "effect"
+import * as os from "node:os"
+import * as path from "node:path"
+import { BundleLoader } from "./BundleLoader.ts"
+import { EventLog } from "./internal/eventLog.ts"
+import { SessionActor } from "./internal/sessionActor.ts"
+import type { ActorConfig } from "./internal/sessionActor.ts"
+import type { BundleLoadError, CancelLevel, EventsUnavailable, SendError } from "./SessionError.ts"
+import { InvalidSessionId, InvalidWorkingDir, SessionEnded, SessionNotFound } from "./SessionError.ts"
+import * as SessionEvent from "./SessionEvent.ts"
+import * as SessionId from "./SessionId.ts"
+import { projectIdOf, SessionInfo } from "./SessionInfo.ts"
+
+/** What `createSession` accepts. */
+export interface CreateOptions {
+  /** Default `~`, the backend's home directory. Must be absolute after `~` is expanded. */
+  readonly workingDir?: string | undefined
+  /** A bundle reference for the `BundleLoader`; default its default bundle. */
+  readonly bundle?: string | undefined
+  readonly description?: string | undefined
+  /** The application creating the session (`"web"`, `"slack"` …). */
+  readonly app?: string | undefined
+}
+
+/** What `events` accepts. */
+export interface EventsOptions {
+  /** The last sequence number the subscriber saw: replay everything after it. Default: only new events. */
+  readonly after?: number | undefined
+}
+
+/** The backend's service. */
+export interface Service {
+  readonly createSession: (options?: CreateOptions) => Effect.Effect<SessionInfo, BundleLoadError | InvalidWorkingDir>
+  /** Queues `text` behind earlier messages of the session and waits for the reply. */
+  readonly sendMessage: (id: string, text: string) => Effect.Effect<string, SendError>
+  /** Like `sendMessage`, streaming that turn's events; ends with the turn, fails as `sendMessage` would. */
+  readonly execute: (id: string, prompt: string) => Stream.Stream<SessionEvent.SessionEvent, SendError | EventsUnavailable>
+  /** Every event of the session from now on, or after `options.after`; ends with `session:end`. */
+  readonly events: (
+    id: string,
+    options?: EventsOptions
+  ) => Stream.Stream<SessionEvent.SessionEvent, SessionNotFound | InvalidSessionId | EventsUnavailable>
+  /** Graceful (default) stops at the next step boundary; immediate interrupts the turn now. Idle or unknown: no-op. */
+  readonly cancelSession: (id: string, level?: CancelLevel) => Effect.Effect<void>
+  /** Tombstones the session, drains its turn for up to `endDrainTimeout`, then interrupts it and cleans up. */
+  readonly endSession: (id: string) => Effect.Effect<void>
+  /** Answers a pending approval of that session; true only if it was pending. */
+  readonly resolveApproval: (id: string, requestId: string, choice: string) => Effect.Effect<boolean>
+  /** The approval requests of a live session that wait for an answer. */
+  readonly pendingApprovals: (id: string) => Effect.Effect<ReadonlyArray<SessionEvent.ApprovalRequired>>
+  readonly getSessionInfo: (id: string) => Effect.Effect<Option.Option<SessionInfo>>
+  readonly listActiveSessions: Effect.Effect<ReadonlyArray<SessionInfo>>
+  /** Ends every live session (drain for up to `stopTimeout`, then interrupt); also the layer's finalizer. */
+  readonly stop: Effect.Effect<void>
+}
+
+/** The session backend. */
+export class SessionBackend extends Context.Service<SessionBackend, Service>()(
+  "effect-session-backend/SessionBackend"
+) {}
+
+/** Tunables of the backend; every one has a default. */
+export interface Options {
+  /** Messages a session's mailbox holds beside the running turn; default 256. */
+  readonly mailboxCapacity?: number | undefined
+  /** Events of each session kept for replay; default 1024. */
+  readonly replayWindow?: number | undefined
+  /** How long an approval waits before its default applies; default 5 minutes. */
+  readonly approvalTimeout?: Duration.Input | undefined
+  /** How long `endSession` lets a running turn finish; default 5 seconds. */
+  readonly endDrainTimeout?: Duration.Input | undefined
+  /** How long `stop` lets running turns finish; default 10 seconds. */
+  readonly stopTimeout?: Duration.Input | undefined
+  /** What `~` in a working directory means; default the user's home directory. */
+  readonly homeDirectory?: string | undefined
+}
+
+/** Builds a backend whose sessions live in the current scope; closing it stops them. */
+export const make = Effect.fnUntraced(function*(options: Options = {}) {
+  const loader = yield* BundleLoader
+  const backendScope = yield* Effect.scope
+  const config: ActorConfig = {
+    mailboxCapacity: positive("mailboxCapacity", options.mailboxCapacity ?? 256),
+    replayWindow: positive("replayWindow", options.replayWindow ?? 1024),
+    approvalTimeout: Duration.fromInputUnsafe(options.approvalTimeout ?? Duration.minutes(5))
+  }
+  const endDrain = Duration.fromInputUnsafe(options.endDrainTimeout ?? Duration.seconds(5))
+  const stopDrain = Duration.fromInputUnsafe(options.stopTimeout ?? Duration.seconds(10))
+  const home = options.homeDirectory ?? os.homedir()
+  const actors = new Map<SessionId.SessionId, SessionActor>()
+  const tombstones = new Set<string>()
+  let stopping = false
+
+  const resolveWorkingDir = (input: string): Effect.Effect<string, InvalidWorkingDir> => {
+    const expanded = input === "~" ? home : input.startsWith("~/") ? path.join(home, input.slice(2)) : input
+    if (expanded.includes("\u0000")) {
+      return Effect.fail(new InvalidWorkingDir({ workingDir: input, detail: "contains a NUL character" }))
+    }
+    if (!path.isAbsolute(expanded)) {
+      return Effect.fail(new InvalidWorkingDir({ workingDir: input, detail: "must be absolute (or start with ~)" }))
+    }
+    return Effect.succeed(path.resolve(expanded))
+  }
+
+  /** The live actor of `id`, or the typed reason there is none. */
+  const lookup = (id: string): Effect.Effect<SessionActor, InvalidSessionId | SessionNotFound | SessionEnded> =>
+    Effect.flatMap(SessionId.decode(id), (sessionId): Effect.Effect<SessionActor, SessionNotFound | SessionEnded> => {
+      const actor = actors.get(sessionId)
+      if (actor !== undefined) return Effect.succeed(actor)
+      if (tombstones.has(sessionId)) return Effect.fail(new SessionEnded({ sessionId, reason: "ended" }))
+      return Effect.fail(new SessionNotFound({ sessionId }))
+    })
+
+  /** The live actor of `id`, if there is one; for the operations that are no-ops otherwise. */
+  const live = (id: string): SessionActor | undefined =>
+    SessionId.isSessionId(id) ? actors.get(id) : undefined
+
+  const createSession = Effect.fn("SessionBackend.createSession")(function*(create: CreateOptions = {}) {
+    const workingDir = yield* resolveWorkingDir(create.workingDir ?? "~")
+    const bundle = yield* loader.load(create.bundle)
+    const sessionId = yield* SessionId.make
+    const scope = yield* Scope.fork(backendScope)
+    const agent = yield* bundle.createSession({ sessionId, workingDir, resumed: false }).pipe(
+      Scope.provide(scope),
+      Effect.onError((cause) => Scope.close(scope, { _tag: "Failure", cause } as never))
+    )
+    const info = new SessionInfo({
+      sessionId,
+      projectId: projectIdOf(workingDir),
+      workingDir,
+      isActive: true,
+      ...(create.app !== undefined ? { app: create.app } : {}),
+      ...(create.description !== undefined ? { description: create.description } : {}),
+      bundle: bundle.name,
+      bundleVersion: bundle.version
+    })
+    const mailbox = yield* Queue.bounded<SessionActor["mailbox"] extends Queue.Queue<infer A> ? A : never>(
+      config.mailboxCapacity
+    )
+    const actor = new SessionActor(info, agent, scope, mailbox, new EventLog(sessionId, config.replayWindow), config)
+    actor.worker = yield* Effect.forkIn(actor.serve, backendScope)
+    actors.set(sessionId, actor)
+    yield* actor.emit(SessionEvent.SessionStart, { bundle: bundle.name, workingDir })
+    return info
+  })
+
+  const sendMessage = (id: string, text: string): Effect.Effect<string, SendError> =>
+    Effect.flatMap(lookup(id), (actor) => actor.send(text))
+
+  const execute = (id: string, prompt: string) =>
+    Stream.unwrap(Effect.map(lookup(id), (actor): Stream.Stream<SessionEvent.SessionEvent, SendError | EventsUnavailable> => {
+      const from = actor.log.lastSeq
+      const queued = actor.offer(prompt)
+      if (Effect.isEffect(queued)) return Stream.fromEffect(queued)
+      const ours = (event: SessionEvent.SessionEvent) => "turn" in event && event.turn === queued.turn
+      return actor.log.stream(from).pipe(
+        Stream.dropUntil((event) => event._tag === "prompt:submit" && ours(event)),
+        Stream.takeUntil((event) => event._tag === "orchestrator:complete" && ours(event)),
+        Stream.concat(Stream.fromEffectDrain(Deferred.await(queued.reply)))
+      )
+    }))
+
+  const events = (id: string, eventsOptions: EventsOptions = {}) =>
+    Stream.unwrap(Effect.map(
+      Effect.catchTag(lookup(id), "SessionEnded", (ended) => Effect.fail(new SessionNotFound({ sessionId: ended.sessionId }))),
+      (actor) => actor.log.stream(eventsOptions.after)
+    ))
+
+  const cancelSession = Effect.fn("SessionBackend.cancelSession")(function*(id: string, level: CancelLevel = "graceful") {
+    const actor = live(id)
+    if (actor !== undefined) yield* actor.cancel(level)
+  })
+
+  const endSession = Effect.fn("SessionBackend.endSession")(function*(id: string) {
+    const actor = live(id)
+    if (actor === undefined) {
+      if (SessionId.isSessionId(id)) tombstones.add(id)
+      return
+    }
+    tombstones.add(actor.sessionId)
+    // in the backend's scope, so a caller that goes away cannot cut the shutdown short
+    yield* Effect.forkIn(shutdown(actor, "ended", endDrain), backendScope)
+    yield* Deferred.await(actor.closed)
+  })
+
+  /** Shuts an actor down and forgets it; the shutdown runs once however many callers ask. */
+  const shutdown = (actor: SessionActor, reason: "ended" | "stopped", drain: Duration.Duration) =>
+    actor.shutdown(reason, drain).pipe(Effect.ensuring(Effect.sync(() => actors.delete(actor.sessionId))))
+
+  const stop = Effect.suspend(() => {
+    stopping = true
+    return Effect.forEach(actors.values(), (actor) => shutdown(actor, "stopped", stopDrain), {
+      concurrency: "unbounded",
+      discard: true
+    })
+  }).pipe(Effect.uninterruptible, Effect.withSpan("SessionBackend.stop"))
+
+  yield* Effect.addFinalizer(() => stop)
+
+  return SessionBackend.of({
+    createSession: (create) =>
+      stopping
+        ? Effect.die(new Error("SessionBackend is stopped"))
+        : createSession(create),
+    sendMessage,
+    execute,
+    events,
+    cancelSession,
+    endSession,
+    resolveApproval: (id, requestId, choice) => Effect.sync(() => live(id)?.resolveApproval(requestId, choice) ?? false),
+    pendingApprovals: (id) =>
+      Effect.sync(() => Array.from(live(id)?.approvals.values() ?? [], (pending) => pending.event)),
+    getSessionInfo: (id) => Effect.sync(() => Option.fromNullishOr(live(id)?.info)),
+    listActiveSessions: Effect.sync(() => Array.from(actors.values(), (actor) => actor.info)),
+    stop
+  })
+})
+
+const positive = (name: string, value: number): number => {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`SessionBackend option ${name} must be a positive integer, got ${value}`)
+  return value
+}
+
+/** The backend with its default options; needs a `BundleLoader`. */
+export const layer: Layer.Layer<SessionBackend, never, BundleLoader> = Layer.effect(SessionBackend, make())
+
+/** The backend with the given options; needs a `BundleLoader`. */
+export const layerWith = (options: Options): Layer.Layer<SessionBackend, never, BundleLoader> =>
+  Layer.effect(SessionBackend, make(options))

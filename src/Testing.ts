@@ -1,0 +1,119 @@
+/**
+ * What applications need to test code that uses the backend: a scripted
+ * engine whose turns the test controls step by step, and layers that run the
+ * whole backend in memory (under `TestClock` when used from `it.effect`).
+ *
+ * @since 0.1.0
+ */
+import { Deferred, Duration, Effect, Layer } from "effect"
+import type { AgentSession, ApprovalRequest, TurnContext } from "./AgentSession.ts"
+import * as BundleLoader from "./BundleLoader.ts"
+import * as SessionBackend from "./SessionBackend.ts"
+import * as SessionEvent from "./SessionEvent.ts"
+
+/**
+ * One step of a scripted turn. A step that succeeds with a string sets the
+ * turn's answer; the backend's graceful cancel is checked between steps.
+ */
+export type Step = (turn: TurnContext) => Effect.Effect<string | void, unknown>
+
+/** The steps of one turn, chosen from its prompt (and turn number, session id …). */
+export type Script = (prompt: string, turn: TurnContext) => ReadonlyArray<Step>
+
+/** Answers `text`. */
+export const reply = (text: string): Step => () => Effect.succeed(text)
+
+/** Streams `deltas` as one text block (`content_block:start|delta|end`), sleeping `every` on the Clock before each delta; answers their concatenation. */
+export const stream = (deltas: ReadonlyArray<string>, options: { readonly every?: Duration.Input } = {}): Step => (turn) =>
+  Effect.gen(function*() {
+    const index = 0
+    yield* turn.emit(SessionEvent.ContentBlockStart, { index, blockType: "text" })
+    for (const delta of deltas) {
+      if (options.every !== undefined) yield* Effect.sleep(options.every)
+      yield* turn.emit(SessionEvent.ContentBlockDelta, { index, delta })
+    }
+    const text = deltas.join("")
+    yield* turn.emit(SessionEvent.ContentBlockEnd, { index, text })
+    return text
+  })
+
+/** Calls a tool: emits `tool:pre`, runs `run`, then emits `tool:post` with its result or `tool:error`. */
+export const toolCall = (
+  tool: string,
+  args: unknown,
+  run: Effect.Effect<unknown, unknown> = Effect.succeed("ok")
+): Step =>
+(turn) =>
+  Effect.gen(function*() {
+    const toolCallId = `call_${turn.turn}_${tool}`
+    yield* turn.emit(SessionEvent.ToolPre, { toolCallId, tool, arguments: args })
+    const exit = yield* Effect.exit(run)
+    yield* exit._tag === "Success"
+      ? turn.emit(SessionEvent.ToolPost, { toolCallId, tool, result: exit.value })
+      : turn.emit(SessionEvent.ToolError, { toolCallId, tool, error: String(exit.cause) })
+  })
+
+/** Asks for approval; answers `"approved:<choice>"` or `"denied:<choice>"`. */
+export const approval = (request: ApprovalRequest): Step => (turn) =>
+  Effect.map(turn.requestApproval(request), (decision) =>
+    `${decision.approved ? "approved" : "denied"}:${decision.choice}`)
+
+/** Waits until the test completes `deferred`. */
+export const awaitDeferred = (deferred: Deferred.Deferred<void>): Step => () => Deferred.await(deferred)
+
+/** Completes `deferred`, so the test knows the turn got here. */
+export const signal = (deferred: Deferred.Deferred<void>): Step => () => Effect.asVoid(Deferred.succeed(deferred, undefined))
+
+/** Sleeps on the Clock. */
+export const sleep = (duration: Duration.Input): Step => () => Effect.sleep(duration)
+
+/** Fails the turn with `error` (the sender gets `TurnFailed` with it as the cause). */
+export const fail = (error: unknown): Step => () => Effect.fail(error)
+
+/** Runs any effect as a step. */
+export const effect = (f: (turn: TurnContext) => Effect.Effect<string | void, unknown>): Step => f
+
+/** The default script: every turn answers its prompt. */
+export const echo: Script = (prompt) => [reply(prompt)]
+
+/** An engine that runs `script`, checking for a graceful cancel between steps. */
+export const engine = (script: Script): AgentSession => ({
+  runTurn: (prompt, turn) =>
+    Effect.gen(function*() {
+      const steps = script(prompt, turn)
+      let answer = ""
+      for (let i = 0; i < steps.length; i++) {
+        if (i > 0) yield* turn.boundary
+        const result = yield* steps[i](turn)
+        if (typeof result === "string") answer = result
+      }
+      return answer
+    })
+})
+
+/** Options of the scripted bundle. */
+export interface BundleOptions {
+  readonly name?: string | undefined
+  readonly version?: string | undefined
+  readonly script?: Script | undefined
+}
+
+/** A prepared bundle whose sessions run `script` (default: echo). */
+export const bundle = (options: BundleOptions = {}): BundleLoader.PreparedBundle => {
+  const agent = engine(options.script ?? echo)
+  return {
+    name: options.name ?? "scripted",
+    version: options.version ?? "0.0.0",
+    createSession: () => Effect.succeed(agent)
+  }
+}
+
+/** A `BundleLoader` whose only (default) bundle is the scripted one. */
+export const layerBundleLoader = (options: BundleOptions = {}): Layer.Layer<BundleLoader.BundleLoader> =>
+  BundleLoader.layerBundles([bundle(options)])
+
+/** The whole backend in memory over the scripted engine. */
+export const layer = (
+  options: BundleOptions & { readonly backend?: SessionBackend.Options | undefined } = {}
+): Layer.Layer<SessionBackend.SessionBackend> =>
+  SessionBackend.layerWith(options.backend ?? {}).pipe(Layer.provide(layerBundleLoader(options)))

@@ -1,0 +1,29 @@
+/**
+ * effect-session-backend: long-running AI-agent chat sessions as Effect actors.
+ *
+ * @since 0.1.0
+ */
+
+/** The engine contract between the backend and the agent sessions it runs. */
+export * as AgentSession from "./AgentSession.ts"
+
+/** Resolves bundle references to prepared bundles that create sessions. */
+export * as BundleLoader from "./BundleLoader.ts"
+
+/** The session backend service and its layers. */
+export * as SessionBackend from "./SessionBackend.ts"
+
+/** Every error of the contract. */
+export * as SessionError from "./SessionError.ts"
+
+/** The events sessions emit. */
+export * as SessionEvent from "./SessionEvent.ts"
+
+/** Validated session ids. */
+export * as SessionId from "./SessionId.ts"
+
+/** What the backend tells about a session. */
+export * as SessionInfo from "./SessionInfo.ts"
+
+/** A scripted engine and in-memory layers for tests. */
+export * as Testing from "./Testing.ts"

@@ -1,0 +1,91 @@
+import { Cause, Effect, Stream } from "effect"
+import type * as Pull from "effect/Pull"
+import { EventsUnavailable } from "../SessionError.ts"
+import type * as SessionEvent from "../SessionEvent.ts"
+
+/**
+ * A session's events: a bounded window of the latest events, and readers
+ * that each keep their own cursor (the last sequence number they got). A
+ * publish never waits for a reader, a reader gets every event exactly once and
+ * in order, and a reader that falls out of the window fails with
+ * `EventsUnavailable` instead of silently skipping.
+ */
+export class EventLog {
+  private readonly events: Array<SessionEvent.SessionEvent> = []
+  private waiters: Array<() => void> = []
+  private closed = false
+  /** Sequence number of the last event published (0 before the first). */
+  lastSeq = 0
+
+  constructor(readonly sessionId: string, readonly window: number) {}
+
+  /** Stamps and appends an event, then wakes the waiting readers. */
+  publish<C extends SessionEvent.Constructor>(
+    event: C,
+    fields: SessionEvent.Fields<C>,
+    timestamp: number
+  ): SessionEvent.SessionEvent {
+    const stamped = new event(
+      { ...fields, sessionId: this.sessionId, seq: ++this.lastSeq, timestamp } as never
+    ) as SessionEvent.SessionEvent
+    this.events.push(stamped)
+    if (this.events.length > this.window) this.events.shift()
+    this.wake()
+    return stamped
+  }
+
+  /** Ends every reader's stream once it has read what is there. */
+  close(): void {
+    this.closed = true
+    this.wake()
+  }
+
+  /** Sequence number of the oldest event still held. */
+  get oldestSeq(): number {
+    return this.events.length > 0 ? this.events[0].seq : this.lastSeq + 1
+  }
+
+  /** The events after `after` (default: only new ones), then every new one until the log closes. */
+  stream(after?: number): Stream.Stream<SessionEvent.SessionEvent, EventsUnavailable> {
+    return Stream.fromPull(Effect.sync(() => this.reader(after ?? this.lastSeq)))
+  }
+
+  private reader(start: number): Pull.Pull<readonly [SessionEvent.SessionEvent, ...Array<SessionEvent.SessionEvent>], EventsUnavailable> {
+    let cursor = start
+    const wait = Effect.callback<void>((resume) => {
+      // resume through a yield, so a reader never runs inside the publisher's turn
+      const waiter = () => resume(Effect.yieldNow)
+      this.waiters.push(waiter)
+      return Effect.sync(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter)
+      })
+    })
+    const pull: Pull.Pull<
+      readonly [SessionEvent.SessionEvent, ...Array<SessionEvent.SessionEvent>],
+      EventsUnavailable
+    > = Effect.suspend(() => {
+      const oldest = this.oldestSeq
+      if (cursor < oldest - 1) {
+        return Effect.fail(new EventsUnavailable({ sessionId: this.sessionId, after: cursor, oldestAvailable: oldest }))
+      }
+      if (cursor < this.lastSeq) {
+        const chunk = this.events.slice(cursor - oldest + 1) as unknown as readonly [
+          SessionEvent.SessionEvent,
+          ...Array<SessionEvent.SessionEvent>
+        ]
+        cursor = this.lastSeq
+        return Effect.succeed(chunk)
+      }
+      if (this.closed) return Cause.done()
+      return Effect.flatMap(wait, () => pull)
+    })
+    return pull
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0) return
+    const waiters = this.waiters
+    this.waiters = []
+    for (const waiter of waiters) waiter()
+  }
+}
