@@ -192,7 +192,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   /** Shuts an actor down and forgets it; the shutdown runs once however many callers ask. */
   const shutdown = (actor: SessionActor, reason: "ended" | "stopped", drain: Duration.Duration) =>
-    actor.shutdown(reason, drain).pipe(Effect.ensuring(Effect.sync(() => actors.delete(actor.sessionId))))
+    actor.shutdown(reason, drain, () => actors.delete(actor.sessionId))
 
   const stop = Effect.suspend(() => {
     stopping = true

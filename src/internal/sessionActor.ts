@@ -27,8 +27,11 @@ export interface Envelope {
 /** The turn being run. */
 interface RunningTurn {
   readonly envelope: Envelope
+  /** Unset while the engine runs the turn's first synchronous part. */
   fiber: Fiber.Fiber<string, unknown> | undefined
   cancel: CancelLevel | undefined
+  /** Completed once the sender has its outcome. */
+  readonly settled: Deferred.Deferred<void>
 }
 
 /**
@@ -87,7 +90,7 @@ export class SessionActor {
     envelope: Envelope,
     restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   ): Effect.Effect<void> {
-    const running: RunningTurn = { envelope, fiber: undefined, cancel: undefined }
+    const running: RunningTurn = { envelope, fiber: undefined, cancel: undefined, settled: Deferred.makeUnsafe() }
     this.current = running
     const context: AgentSession.TurnContext = {
       sessionId: this.sessionId,
@@ -104,7 +107,9 @@ export class SessionActor {
       Effect.andThen(Effect.forkChild(this.agent.runTurn(envelope.prompt, context), { startImmediately: true })),
       Effect.flatMap((fiber) => {
         running.fiber = fiber
-        return restore(Fiber.await(fiber)).pipe(
+        // an immediate cancel that came while the turn started synchronously
+        const cancelled = running.cancel === "immediate" ? Fiber.interrupt(fiber) : Effect.void
+        return restore(Effect.andThen(cancelled, Fiber.await(fiber))).pipe(
           // the worker itself is interrupted only when the session ends or the backend stops
           Effect.onInterrupt(() =>
             Fiber.interrupt(fiber).pipe(
@@ -121,6 +126,10 @@ export class SessionActor {
   endReason: EndReason = "ended"
 
   private settle(running: RunningTurn, exit: Exit.Exit<string, unknown>): Effect.Effect<void> {
+    return this.reply(running, exit).pipe(Effect.andThen(Deferred.succeed(running.settled, undefined)))
+  }
+
+  private reply(running: RunningTurn, exit: Exit.Exit<string, unknown>): Effect.Effect<unknown> {
     const { envelope } = running
     if (this.current === running) this.current = undefined
     const turn = envelope.turn
@@ -169,13 +178,16 @@ export class SessionActor {
     return Effect.suspend(() => {
       const running = this.current
       if (running === undefined) return Effect.void
+      const stopped = Deferred.await(running.settled)
+      if (running.cancel === "immediate") return stopped
       const effective: CancelLevel = running.cancel !== undefined ? "immediate" : level
-      if (running.cancel === "immediate") return running.fiber ? Fiber.await(running.fiber).pipe(Effect.asVoid) : Effect.void
       running.cancel = effective
       const requested = this.emit(SessionEvent.CancelRequested, { level: effective })
-      return effective === "immediate" && running.fiber !== undefined
-        ? Effect.andThen(requested, Fiber.interrupt(running.fiber))
-        : requested
+      if (effective === "graceful") return requested
+      return requested.pipe(
+        Effect.andThen(running.fiber !== undefined ? Fiber.interrupt(running.fiber) : Effect.void),
+        Effect.andThen(stopped)
+      )
     })
   }
 
@@ -222,7 +234,7 @@ export class SessionActor {
    * drain for up to `drain`, then interrupt it, close the session's scope and
    * the event log. Runs once; later calls wait for the first.
    */
-  shutdown(reason: EndReason, drain: Duration.Duration): Effect.Effect<void> {
+  shutdown(reason: EndReason, drain: Duration.Duration, onClosed: () => void): Effect.Effect<void> {
     if (this.status !== "open") return Deferred.await(this.closed)
     this.status = "closing"
     this.endReason = reason
@@ -242,6 +254,7 @@ export class SessionActor {
       actor.approvals.clear()
       yield* Scope.close(actor.scope, Exit.void)
       actor.status = "closed"
+      onClosed()
       yield* Deferred.succeed(actor.closed, undefined)
     })
   }
