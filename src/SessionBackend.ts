@@ -161,7 +161,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       if (Effect.isEffect(queued)) return Stream.fromEffect(queued)
       const ours = (event: SessionEvent.SessionEvent) => "turn" in event && event.turn === queued.turn
       return actor.log.stream(from).pipe(
-        Stream.dropUntil((event) => event._tag === "prompt:submit" && ours(event)),
+        Stream.dropWhile((event) => !(event._tag === "prompt:submit" && ours(event))),
         Stream.takeUntil((event) => event._tag === "orchestrator:complete" && ours(event)),
         Stream.concat(Stream.fromEffectDrain(Deferred.await(queued.reply)))
       )
