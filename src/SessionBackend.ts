@@ -8,8 +8,10 @@
 import { Context, Deferred, Duration, Effect, Layer, Option, Queue, Scope, Stream } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
-import { BundleLoader } from "./BundleLoader.ts"
+import * as BundleLoader from "./BundleLoader.ts"
 import { EventLog } from "./internal/eventLog.ts"
+import { recording } from "./internal/recordingBackend.ts"
+import type { RecordedCall } from "./internal/recordingBackend.ts"
 import { SessionActor } from "./internal/sessionActor.ts"
 import type { ActorConfig } from "./internal/sessionActor.ts"
 import type { BundleLoadError, CancelLevel, EventsUnavailable, SendError } from "./SessionError.ts"
@@ -84,7 +86,7 @@ export interface Options {
 
 /** Builds a backend whose sessions live in the current scope; closing it stops them. */
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
-  const loader = yield* BundleLoader
+  const loader = yield* BundleLoader.BundleLoader
   const backendScope = yield* Effect.scope
   const config: ActorConfig = {
     mailboxCapacity: positive("mailboxCapacity", options.mailboxCapacity ?? 256),
@@ -229,8 +231,33 @@ const positive = (name: string, value: number): number => {
 }
 
 /** The backend with its default options; needs a `BundleLoader`. */
-export const layer: Layer.Layer<SessionBackend, never, BundleLoader> = Layer.effect(SessionBackend, make())
+export const layer: Layer.Layer<SessionBackend, never, BundleLoader.BundleLoader> = Layer.effect(SessionBackend, make())
 
 /** The backend with the given options; needs a `BundleLoader`. */
-export const layerWith = (options: Options): Layer.Layer<SessionBackend, never, BundleLoader> =>
+export const layerWith = (options: Options): Layer.Layer<SessionBackend, never, BundleLoader.BundleLoader> =>
   Layer.effect(SessionBackend, make(options))
+
+/** Calls the mock backend ran, in order. */
+export class MockCalls extends Context.Service<MockCalls, {
+  readonly calls: Effect.Effect<ReadonlyArray<RecordedCall>>
+}>()("effect-session-backend/SessionBackend/MockCalls") {}
+
+export type { RecordedCall }
+
+const echoBundle: BundleLoader.PreparedBundle = {
+  name: "echo",
+  version: "0.0.0",
+  createSession: () => Effect.succeed({ runTurn: (prompt) => Effect.succeed(prompt) })
+}
+
+/**
+ * A real backend whose sessions answer every message with the message itself,
+ * recording each call it runs (read them from `MockCalls`). Needs nothing.
+ */
+export const layerMock: Layer.Layer<SessionBackend | MockCalls> = Layer.effectContext(Effect.gen(function*() {
+  const calls: Array<RecordedCall> = []
+  const backend = yield* make()
+  return Context.make(SessionBackend, recording(backend, calls)).pipe(
+    Context.add(MockCalls, { calls: Effect.sync(() => calls.slice()) })
+  )
+})).pipe(Layer.provide(BundleLoader.layerBundles([echoBundle])))

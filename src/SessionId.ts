@@ -19,6 +19,7 @@ export const violation = (input: string): string | undefined => {
   if (input.length > maxLength) return `a session id is at most ${maxLength} characters`
   if (forbidden.test(input)) return "a session id may not contain '/', '\\' or control characters"
   if (input.includes("..")) return "a session id may not contain '..'"
+  if (input === ".") return "a session id may not be '.'"
   return undefined
 }
 
