@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, Layer, Option, Queue, Scope, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Queue, Scope, Stream } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as BundleLoader from "./BundleLoader.ts"
@@ -89,6 +89,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const loader = yield* BundleLoader.BundleLoader
   const backendScope = yield* Effect.scope
   const config: ActorConfig = {
+    clock: yield* Clock.Clock,
     mailboxCapacity: positive("mailboxCapacity", options.mailboxCapacity ?? 256),
     replayWindow: positive("replayWindow", options.replayWindow ?? 1024),
     approvalTimeout: Duration.fromInputUnsafe(options.approvalTimeout ?? Duration.minutes(5))
@@ -218,7 +219,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     endSession,
     resolveApproval: (id, requestId, choice) => Effect.sync(() => live(id)?.resolveApproval(requestId, choice) ?? false),
     pendingApprovals: (id) =>
-      Effect.sync(() => Array.from(live(id)?.approvals.values() ?? [], (pending) => pending.event)),
+      Effect.sync(() => Array.from(live(id)?.approvals?.values() ?? [], (pending) => pending.event)),
     getSessionInfo: (id) => Effect.sync(() => Option.fromNullishOr(live(id)?.info)),
     listActiveSessions: Effect.sync(() => Array.from(actors.values(), (actor) => actor.info)),
     stop

@@ -78,17 +78,17 @@ export const echo: Script = (prompt) => [reply(prompt)]
 
 /** An engine that runs `script`, checking for a graceful cancel between steps. */
 export const engine = (script: Script): AgentSession => ({
-  runTurn: (prompt, turn) =>
-    Effect.gen(function*() {
-      const steps = script(prompt, turn)
-      let answer = ""
-      for (let i = 0; i < steps.length; i++) {
-        if (i > 0) yield* turn.boundary
-        const result = yield* steps[i](turn)
-        if (typeof result === "string") answer = result
-      }
-      return answer
-    })
+  runTurn: (prompt, turn) => {
+    const steps = script(prompt, turn)
+    const run = (i: number, answer: string): Effect.Effect<string, unknown> =>
+      i === steps.length
+        ? Effect.succeed(answer)
+        : Effect.flatMap(
+          i === 0 ? steps[0](turn) : Effect.andThen(turn.boundary, () => steps[i](turn)),
+          (result) => run(i + 1, typeof result === "string" ? result : answer)
+        )
+    return run(0, "")
+  }
 })
 
 /** Options of the scripted bundle. */

@@ -11,7 +11,10 @@ import type * as SessionEvent from "../SessionEvent.ts"
  * `EventsUnavailable` instead of silently skipping.
  */
 export class EventLog {
-  private readonly events: Array<SessionEvent.SessionEvent> = []
+  /** A ring of at most `window` events; grows on demand so an idle session stays small. */
+  private ring: Array<SessionEvent.SessionEvent> = []
+  /** Index in `ring` of the oldest event held. */
+  private head = 0
   private waiters: Array<() => void> = []
   private closed = false
   /** Sequence number of the last event published (0 before the first). */
@@ -26,10 +29,15 @@ export class EventLog {
     timestamp: number
   ): SessionEvent.SessionEvent {
     const stamped = new event(
-      { ...fields, sessionId: this.sessionId, seq: ++this.lastSeq, timestamp } as never
+      // envelope first: the fields in the order of the schema keep construction on its fast path
+      { sessionId: this.sessionId, seq: ++this.lastSeq, timestamp, ...fields } as never
     ) as SessionEvent.SessionEvent
-    this.events.push(stamped)
-    if (this.events.length > this.window) this.events.shift()
+    if (this.ring.length < this.window) {
+      this.ring.push(stamped)
+    } else {
+      this.ring[this.head] = stamped
+      this.head = (this.head + 1) % this.window
+    }
     this.wake()
     return stamped
   }
@@ -42,7 +50,17 @@ export class EventLog {
 
   /** Sequence number of the oldest event still held. */
   get oldestSeq(): number {
-    return this.events.length > 0 ? this.events[0].seq : this.lastSeq + 1
+    return this.lastSeq - this.ring.length + 1
+  }
+
+  /** The events with sequence numbers from `from` to the last, oldest first (`from` must be held). */
+  private since(from: number): Array<SessionEvent.SessionEvent> {
+    const count = this.lastSeq - from + 1
+    const start = (this.head + this.ring.length - count) % this.ring.length
+    const end = start + count
+    return end <= this.ring.length
+      ? this.ring.slice(start, end)
+      : this.ring.slice(start).concat(this.ring.slice(0, end - this.ring.length))
   }
 
   /** The events after `after` (default: only new ones), then every new one until the log closes. */
@@ -69,7 +87,7 @@ export class EventLog {
         return Effect.fail(new EventsUnavailable({ sessionId: this.sessionId, after: cursor, oldestAvailable: oldest }))
       }
       if (cursor < this.lastSeq) {
-        const chunk = this.events.slice(cursor - oldest + 1) as unknown as readonly [
+        const chunk = this.since(cursor + 1) as unknown as readonly [
           SessionEvent.SessionEvent,
           ...Array<SessionEvent.SessionEvent>
         ]

@@ -9,6 +9,8 @@ import { EventLog } from "./eventLog.ts"
 
 /** Tunables of every actor, resolved from the backend's options. */
 export interface ActorConfig {
+  /** The backend's clock, which stamps every event. */
+  readonly clock: Clock.Clock
   readonly mailboxCapacity: number
   readonly replayWindow: number
   readonly approvalTimeout: Duration.Duration
@@ -24,14 +26,43 @@ export interface Envelope {
   readonly reply: Deferred.Deferred<string, TurnError>
 }
 
-/** The turn being run. */
-interface RunningTurn {
-  readonly envelope: Envelope
+/** The turn being run; it is also the engine's `TurnContext`. */
+class RunningTurn implements AgentSession.TurnContext {
   /** Unset while the engine runs the turn's first synchronous part. */
-  fiber: Fiber.Fiber<string, unknown> | undefined
-  cancel: CancelLevel | undefined
-  /** Completed once the sender has its outcome. */
-  readonly settled: Deferred.Deferred<void>
+  fiber: Fiber.Fiber<string, unknown> | undefined = undefined
+  cancel: CancelLevel | undefined = undefined
+  /** Completed once the sender has its outcome; made only when someone waits for it. */
+  settled: Deferred.Deferred<void> | undefined = undefined
+  readonly sessionId: SessionId
+  readonly turn: number
+  readonly boundary: Effect.Effect<void, TurnCancelled>
+
+  constructor(readonly actor: SessionActor, readonly envelope: Envelope) {
+    this.sessionId = actor.sessionId
+    this.turn = envelope.turn
+    this.boundary = Effect.suspend(() =>
+      this.cancel === undefined
+        ? Effect.void
+        : Effect.fail(new TurnCancelled({ sessionId: this.sessionId, level: this.cancel }))
+    )
+  }
+
+  readonly emit = <C extends SessionEvent.Constructor>(event: C, fields: SessionEvent.Fields<C>) =>
+    this.actor.emit(event, fields)
+
+  readonly requestApproval = (request: AgentSession.ApprovalRequest) => this.actor.requestApproval(request)
+
+  /** Waits until the sender has its outcome. */
+  get stopped(): Effect.Effect<void> {
+    this.settled ??= Deferred.makeUnsafe<void>()
+    return Deferred.await(this.settled)
+  }
+}
+
+/** A pending approval request and the answer it waits for. */
+interface PendingApproval {
+  readonly event: SessionEvent.ApprovalRequired
+  readonly answer: Deferred.Deferred<string>
 }
 
 /**
@@ -40,9 +71,12 @@ interface RunningTurn {
  */
 export class SessionActor {
   status: "open" | "closing" | "closed" = "open"
+  /** Why this session is going away, once it is. */
+  endReason: EndReason = "ended"
   current: RunningTurn | undefined = undefined
   worker: Fiber.Fiber<never> | undefined = undefined
-  readonly approvals = new Map<string, { readonly event: SessionEvent.ApprovalRequired; readonly answer: Deferred.Deferred<string> }>()
+  /** Made on the first request, so an idle session stays small. */
+  approvals: Map<string, PendingApproval> | undefined = undefined
   readonly closed = Deferred.makeUnsafe<void>()
   private turns = 0
 
@@ -59,9 +93,14 @@ export class SessionActor {
     return this.info.sessionId as SessionId
   }
 
+  /** Publishes an event stamped with the Clock's time, now. */
+  publish<C extends SessionEvent.Constructor>(event: C, fields: SessionEvent.Fields<C>): SessionEvent.SessionEvent {
+    return this.log.publish(event, fields, this.config.clock.currentTimeMillisUnsafe())
+  }
+
   /** Publishes an event stamped with the Clock's time. */
   emit<C extends SessionEvent.Constructor>(event: C, fields: SessionEvent.Fields<C>): Effect.Effect<void> {
-    return Clock.currentTimeMillis.pipe(Effect.map((now) => void this.log.publish(event, fields, now)))
+    return Effect.sync(() => void this.publish(event, fields))
   }
 
   /** Queues a prompt; the effect waits for its reply. Fails at once when full or ending. */
@@ -90,68 +129,51 @@ export class SessionActor {
     envelope: Envelope,
     restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   ): Effect.Effect<void> {
-    const running: RunningTurn = { envelope, fiber: undefined, cancel: undefined, settled: Deferred.makeUnsafe() }
+    const running = new RunningTurn(this, envelope)
     this.current = running
-    const context: AgentSession.TurnContext = {
-      sessionId: this.sessionId,
-      turn: envelope.turn,
-      emit: (event, fields) => this.emit(event, fields),
-      boundary: Effect.suspend(() =>
-        running.cancel === undefined
-          ? Effect.void
-          : Effect.fail(new TurnCancelled({ sessionId: this.sessionId, level: running.cancel }))
-      ),
-      requestApproval: (request) => this.requestApproval(request)
-    }
-    return this.emit(SessionEvent.PromptSubmit, { prompt: envelope.prompt, turn: envelope.turn }).pipe(
-      Effect.andThen(Effect.forkChild(this.agent.runTurn(envelope.prompt, context), { startImmediately: true })),
-      Effect.flatMap((fiber) => {
+    this.publish(SessionEvent.PromptSubmit, { prompt: envelope.prompt, turn: envelope.turn })
+    return Effect.flatMap(
+      Effect.forkChild(this.agent.runTurn(envelope.prompt, running), { startImmediately: true }),
+      (fiber) => {
         running.fiber = fiber
-        // an immediate cancel that came while the turn started synchronously
-        const cancelled = running.cancel === "immediate" ? Fiber.interrupt(fiber) : Effect.void
-        return restore(Effect.andThen(cancelled, Fiber.await(fiber))).pipe(
+        // an immediate cancel may have come while the turn ran its first synchronous part
+        const awaited = running.cancel === "immediate"
+          ? Effect.andThen(Fiber.interrupt(fiber), Fiber.await(fiber))
+          : Fiber.await(fiber)
+        return Effect.matchCauseEffect(restore(awaited), {
+          onSuccess: (exit) => Effect.sync(() => this.settle(running, exit)),
           // the worker itself is interrupted only when the session ends or the backend stops
-          Effect.onInterrupt(() =>
-            Fiber.interrupt(fiber).pipe(
-              Effect.andThen(this.settle(running, Exit.fail(new SessionEnded({ sessionId: this.sessionId, reason: this.endReason }))))
+          onFailure: () =>
+            Effect.andThen(
+              Fiber.interrupt(fiber),
+              Effect.sync(() =>
+                this.settle(running, Exit.fail(new SessionEnded({ sessionId: this.sessionId, reason: this.endReason })))
+              )
             )
-          ),
-          Effect.flatMap((exit) => this.settle(running, exit))
-        )
-      })
+        })
+      }
     )
   }
 
-  /** Why this session is going away, once it is. */
-  endReason: EndReason = "ended"
-
-  private settle(running: RunningTurn, exit: Exit.Exit<string, unknown>): Effect.Effect<void> {
-    return this.reply(running, exit).pipe(Effect.andThen(Deferred.succeed(running.settled, undefined)))
-  }
-
-  private reply(running: RunningTurn, exit: Exit.Exit<string, unknown>): Effect.Effect<unknown> {
+  /** Tells the sender how its turn ended, with the events that say so. */
+  private settle(running: RunningTurn, exit: Exit.Exit<string, unknown>): void {
     const { envelope } = running
-    if (this.current === running) this.current = undefined
     const turn = envelope.turn
+    if (this.current === running) this.current = undefined
     if (Exit.isSuccess(exit)) {
-      return this.emit(SessionEvent.PromptComplete, { response: exit.value, turn }).pipe(
-        Effect.andThen(this.emit(SessionEvent.OrchestratorComplete, { status: "completed", turn })),
-        Effect.andThen(Deferred.succeed(envelope.reply, exit.value))
-      )
+      this.publish(SessionEvent.PromptComplete, { response: exit.value, turn })
+      this.publish(SessionEvent.OrchestratorComplete, { status: "completed", turn })
+      Deferred.doneUnsafe(envelope.reply, exit as Exit.Exit<string>)
+    } else {
+      const error = this.failureOf(running, exit.cause)
+      if (error._tag === "TurnCancelled") this.publish(SessionEvent.CancelCompleted, { level: error.level })
+      this.publish(SessionEvent.OrchestratorComplete, {
+        status: error._tag === "TurnFailed" ? "failed" : "cancelled",
+        turn
+      })
+      Deferred.doneUnsafe(envelope.reply, Exit.fail(error))
     }
-    const error = this.failureOf(running, exit.cause)
-    if (error._tag === "TurnFailed") {
-      return this.emit(SessionEvent.OrchestratorComplete, { status: "failed", turn }).pipe(
-        Effect.andThen(Deferred.fail(envelope.reply, error))
-      )
-    }
-    const cancelled = error._tag === "TurnCancelled"
-      ? this.emit(SessionEvent.CancelCompleted, { level: error.level })
-      : Effect.void
-    return cancelled.pipe(
-      Effect.andThen(this.emit(SessionEvent.OrchestratorComplete, { status: "cancelled", turn })),
-      Effect.andThen(Deferred.fail(envelope.reply, error))
-    )
+    if (running.settled !== undefined) Deferred.doneUnsafe(running.settled, Exit.void)
   }
 
   private failureOf(running: RunningTurn, cause: Cause.Cause<unknown>): TurnError {
@@ -178,20 +200,18 @@ export class SessionActor {
     return Effect.suspend(() => {
       const running = this.current
       if (running === undefined) return Effect.void
-      const stopped = Deferred.await(running.settled)
-      if (running.cancel === "immediate") return stopped
+      if (running.cancel === "immediate") return running.stopped
       const effective: CancelLevel = running.cancel !== undefined ? "immediate" : level
       running.cancel = effective
-      const requested = this.emit(SessionEvent.CancelRequested, { level: effective })
-      if (effective === "graceful") return requested
-      return requested.pipe(
-        Effect.andThen(running.fiber !== undefined ? Fiber.interrupt(running.fiber) : Effect.void),
-        Effect.andThen(stopped)
-      )
+      this.publish(SessionEvent.CancelRequested, { level: effective })
+      if (effective === "graceful") return Effect.void
+      return running.fiber !== undefined
+        ? Effect.andThen(Fiber.interrupt(running.fiber), running.stopped)
+        : running.stopped
     })
   }
 
-  private requestApproval(request: AgentSession.ApprovalRequest): Effect.Effect<AgentSession.ApprovalDecision> {
+  requestApproval(request: AgentSession.ApprovalRequest): Effect.Effect<AgentSession.ApprovalDecision> {
     const actor = this
     return Effect.gen(function*() {
       const requestId = globalThis.crypto.randomUUID()
@@ -199,18 +219,18 @@ export class SessionActor {
       const fallback = request.default ?? "deny"
       const timeout = request.timeout === undefined ? actor.config.approvalTimeout : Duration.fromInputUnsafe(request.timeout)
       const answer = Deferred.makeUnsafe<string>()
-      const now = yield* Clock.currentTimeMillis
-      const event = actor.log.publish(SessionEvent.ApprovalRequired, {
+      const event = actor.publish(SessionEvent.ApprovalRequired, {
         requestId,
         prompt: request.prompt,
         options,
         timeoutMillis: Duration.toMillis(timeout),
         default: fallback
-      }, now) as SessionEvent.ApprovalRequired
+      }) as SessionEvent.ApprovalRequired
+      actor.approvals ??= new Map()
       actor.approvals.set(requestId, { event, answer })
       const given = yield* Deferred.await(answer).pipe(
         Effect.timeoutOption(timeout),
-        Effect.ensuring(Effect.sync(() => actor.approvals.delete(requestId)))
+        Effect.ensuring(Effect.sync(() => actor.approvals?.delete(requestId)))
       )
       const choice = Option.getOrElse(given, () => fallback)
       const approved = AgentSession.isAllowChoice(choice, options)
@@ -223,9 +243,9 @@ export class SessionActor {
 
   /** Answers a pending approval of this session once; false for anything else. */
   resolveApproval(requestId: string, choice: string): boolean {
-    const pending = this.approvals.get(requestId)
+    const pending = this.approvals?.get(requestId)
     if (pending === undefined) return false
-    this.approvals.delete(requestId)
+    this.approvals?.delete(requestId)
     return Deferred.doneUnsafe(pending.answer, Effect.succeed(choice))
   }
 
@@ -251,7 +271,7 @@ export class SessionActor {
       for (const envelope of yield* Queue.clear(actor.mailbox)) yield* Deferred.fail(envelope.reply, ended)
       yield* actor.emit(SessionEvent.SessionEnd, { reason })
       actor.log.close()
-      actor.approvals.clear()
+      actor.approvals = undefined
       yield* Scope.close(actor.scope, Exit.void)
       actor.status = "closed"
       onClosed()
