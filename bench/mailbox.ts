@@ -4,7 +4,7 @@
  * baselines measured in the same run (a bare Effect `Queue` + `Deferred`
  * worker, and a plain Promise queue); then heap bytes per idle live session.
  *
- *   npm run bench            (node --expose-gc --import tsx bench/mailbox.ts)
+ *   npm run bench            (compiles src and bench with tsc, then runs node --expose-gc)
  *   BENCH_MESSAGES=50000 BENCH_IDLE_SESSIONS=20000 npm run bench   (a quicker run)
  */
 import { Deferred, Effect, Fiber, Layer, Queue } from "effect"

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Queue, Scope, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Scope, Stream } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as BundleLoader from "./BundleLoader.ts"
@@ -89,6 +89,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const loader = yield* BundleLoader.BundleLoader
   const backendScope = yield* Effect.scope
   const config: ActorConfig = {
+    context: yield* Effect.context<never>(),
     clock: yield* Clock.Clock,
     mailboxCapacity: positive("mailboxCapacity", options.mailboxCapacity ?? 256),
     replayWindow: positive("replayWindow", options.replayWindow ?? 1024),
@@ -129,7 +130,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     const workingDir = yield* resolveWorkingDir(create.workingDir ?? "~")
     const bundle = yield* loader.load(create.bundle)
     const sessionId = yield* SessionId.make
-    const scope = yield* Scope.fork(backendScope)
+    // not a child of the backend's scope: `stop`, the backend's finalizer, closes it after the drain
+    const scope = yield* Scope.make()
     const agent = yield* bundle.createSession({ sessionId, workingDir, resumed: false }).pipe(
       Scope.provide(scope),
       Effect.onError((cause) => Scope.close(scope, { _tag: "Failure", cause } as never))
@@ -144,11 +146,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       bundle: bundle.name,
       bundleVersion: bundle.version
     })
-    const mailbox = yield* Queue.bounded<SessionActor["mailbox"] extends Queue.Queue<infer A> ? A : never>(
-      config.mailboxCapacity
-    )
-    const actor = new SessionActor(info, agent, scope, mailbox, new EventLog(sessionId, config.replayWindow), config)
-    actor.worker = yield* Effect.forkIn(actor.serve, backendScope)
+    const actor = new SessionActor(info, agent, scope, new EventLog(sessionId, config.replayWindow), config)
     actors.set(sessionId, actor)
     yield* actor.emit(SessionEvent.SessionStart, { bundle: bundle.name, workingDir })
     return info
@@ -158,16 +156,16 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     Effect.flatMap(lookup(id), (actor) => actor.send(text))
 
   const execute = (id: string, prompt: string) =>
-    Stream.unwrap(Effect.map(lookup(id), (actor): Stream.Stream<SessionEvent.SessionEvent, SendError | EventsUnavailable> => {
+    Stream.unwrap(Effect.flatMap(lookup(id), (actor) => {
       const from = actor.log.lastSeq
-      const queued = actor.offer(prompt)
-      if (Effect.isEffect(queued)) return Stream.fromEffect(queued)
-      const ours = (event: SessionEvent.SessionEvent) => "turn" in event && event.turn === queued.turn
-      return actor.log.stream(from).pipe(
-        Stream.dropWhile((event) => !(event._tag === "prompt:submit" && ours(event))),
-        Stream.takeUntil((event) => event._tag === "orchestrator:complete" && ours(event)),
-        Stream.concat(Stream.fromEffectDrain(Deferred.await(queued.reply)))
-      )
+      return Effect.map(actor.offer(prompt), (envelope): Stream.Stream<SessionEvent.SessionEvent, SendError | EventsUnavailable> => {
+        const ours = (event: SessionEvent.SessionEvent) => "turn" in event && event.turn === envelope.turn
+        return actor.log.stream(from).pipe(
+          Stream.dropWhile((event) => !(event._tag === "prompt:submit" && ours(event))),
+          Stream.takeUntil((event) => event._tag === "orchestrator:complete" && ours(event)),
+          Stream.concat(Stream.fromEffectDrain(Deferred.await(envelope.reply)))
+        )
+      })
     }))
 
   const events = (id: string, eventsOptions: EventsOptions = {}) =>

@@ -1,14 +1,16 @@
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Queue, Scope } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
 import * as AgentSession from "../AgentSession.ts"
 import type { CancelLevel, EndReason } from "../SessionError.ts"
 import { MailboxFull, SessionEnded, TurnCancelled, TurnFailed } from "../SessionError.ts"
 import * as SessionEvent from "../SessionEvent.ts"
 import type { SessionId } from "../SessionId.ts"
 import type { SessionInfo } from "../SessionInfo.ts"
-import { EventLog } from "./eventLog.ts"
+import type { EventLog } from "./eventLog.ts"
 
-/** Tunables of every actor, resolved from the backend's options. */
+/** What every actor shares, resolved once by the backend. */
 export interface ActorConfig {
+  /** The backend's services: turns run with these, whoever sent the message. */
+  readonly context: Context.Context<never>
   /** The backend's clock, which stamps every event. */
   readonly clock: Clock.Clock
   readonly mailboxCapacity: number
@@ -28,11 +30,9 @@ export interface Envelope {
 
 /** The turn being run; it is also the engine's `TurnContext`. */
 class RunningTurn implements AgentSession.TurnContext {
-  /** Unset while the engine runs the turn's first synchronous part. */
-  fiber: Fiber.Fiber<string, unknown> | undefined = undefined
   cancel: CancelLevel | undefined = undefined
   /** Completed once the sender has its outcome; made only when someone waits for it. */
-  settled: Deferred.Deferred<void> | undefined = undefined
+  private settled: Deferred.Deferred<void> | undefined = undefined
   readonly sessionId: SessionId
   readonly turn: number
   readonly boundary: Effect.Effect<void, TurnCancelled>
@@ -57,6 +57,10 @@ class RunningTurn implements AgentSession.TurnContext {
     this.settled ??= Deferred.makeUnsafe<void>()
     return Deferred.await(this.settled)
   }
+
+  markSettled(): void {
+    if (this.settled !== undefined) Deferred.doneUnsafe(this.settled, Exit.void)
+  }
 }
 
 /** A pending approval request and the answer it waits for. */
@@ -66,15 +70,20 @@ interface PendingApproval {
 }
 
 /**
- * One live session: a bounded mailbox, one worker fiber that runs its turns
- * one at a time, the event log, and the pending approvals.
+ * One live session: a bounded mailbox and a worker fiber that runs its turns
+ * one at a time, in order. The worker exists while there is work: the first
+ * message of an idle session starts it (in the session's scope, with the
+ * backend's services), it runs turn after turn without yielding between them,
+ * and it ends when the mailbox is empty, so an idle session holds no fiber.
  */
 export class SessionActor {
   status: "open" | "closing" | "closed" = "open"
   /** Why this session is going away, once it is. */
   endReason: EndReason = "ended"
   current: RunningTurn | undefined = undefined
-  worker: Fiber.Fiber<never> | undefined = undefined
+  /** The worker, while there is one. */
+  private worker: Fiber.Fiber<void> | undefined = undefined
+  private readonly mailbox: Array<Envelope> = []
   /** Made on the first request, so an idle session stays small. */
   approvals: Map<string, PendingApproval> | undefined = undefined
   readonly closed = Deferred.makeUnsafe<void>()
@@ -84,7 +93,6 @@ export class SessionActor {
     readonly info: SessionInfo,
     readonly agent: AgentSession.AgentSession,
     readonly scope: Scope.Closeable,
-    readonly mailbox: Queue.Queue<Envelope>,
     readonly log: EventLog,
     readonly config: ActorConfig
   ) {}
@@ -103,56 +111,65 @@ export class SessionActor {
     return Effect.sync(() => void this.publish(event, fields))
   }
 
-  /** Queues a prompt; the effect waits for its reply. Fails at once when full or ending. */
+  /** Queues a prompt and waits for its reply. Fails at once when the mailbox is full or the session ending. */
   send(prompt: string): Effect.Effect<string, TurnError | MailboxFull> {
-    const queued = this.offer(prompt)
-    return Effect.isEffect(queued) ? queued : Deferred.await(queued.reply)
+    return Effect.flatMap(this.offer(prompt), (envelope) => Deferred.await(envelope.reply))
   }
 
-  /** Queues a prompt and says which turn number it got; the reply comes later. */
-  offer(prompt: string): Envelope | Effect.Effect<never, SessionEnded | MailboxFull> {
-    if (this.status !== "open") return Effect.fail(new SessionEnded({ sessionId: this.sessionId, reason: this.endReason }))
-    const envelope: Envelope = { prompt, turn: this.turns + 1, reply: Deferred.makeUnsafe<string, TurnError>() }
-    if (!Queue.offerUnsafe(this.mailbox, envelope)) {
-      return Effect.fail(new MailboxFull({ sessionId: this.sessionId, capacity: this.config.mailboxCapacity }))
+  /** Queues a prompt, starting the worker if there is none; the reply comes in the envelope. */
+  offer(prompt: string): Effect.Effect<Envelope, SessionEnded | MailboxFull> {
+    return Effect.suspend((): Effect.Effect<Envelope, SessionEnded | MailboxFull> => {
+      if (this.status !== "open") {
+        return Effect.fail(new SessionEnded({ sessionId: this.sessionId, reason: this.endReason }))
+      }
+      if (this.mailbox.length >= this.config.mailboxCapacity) {
+        return Effect.fail(new MailboxFull({ sessionId: this.sessionId, capacity: this.config.mailboxCapacity }))
+      }
+      const envelope: Envelope = { prompt, turn: ++this.turns, reply: Deferred.makeUnsafe<string, TurnError>() }
+      this.mailbox.push(envelope)
+      return this.working ? Effect.succeed(envelope) : Effect.as(this.startWorker, envelope)
+    })
+  }
+
+  /** True from the moment a worker is asked for until it has stopped. */
+  private working = false
+
+  /** Starts the worker in the session's scope, with the backend's services; it runs at once, in this call. */
+  private readonly startWorker: Effect.Effect<void> = Effect.suspend(() => {
+    this.working = true
+    return Effect.asVoid(
+      Effect.forkIn(Effect.provideContext(this.work, this.config.context), this.scope, { startImmediately: true })
+    )
+  })
+
+  private readonly work: Effect.Effect<void> = Effect.withFiber((fiber) => {
+    this.worker = fiber as Fiber.Fiber<void>
+    return Effect.onInterrupt(this.loop, () => Effect.sync(() => this.stopWorking()))
+  })
+
+  /** Runs queued turns until the mailbox is empty. */
+  private readonly loop: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.status !== "open" || this.mailbox.length === 0) {
+      this.stopWorking()
+      return Effect.void
     }
-    this.turns = envelope.turn
-    return envelope
+    return Effect.flatMap(this.runTurn(this.mailbox.shift()!), () => this.loop)
+  })
+
+  private stopWorking(): void {
+    this.working = false
+    this.worker = undefined
   }
 
-  /** The worker: takes one message at a time and runs its turn; never yields between messages. */
-  readonly serve: Effect.Effect<never> = Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(restore(Queue.take(this.mailbox)), (envelope) => this.runTurn(envelope, restore))
-  ).pipe(Effect.forever({ disableYield: true }))
-
-  private runTurn(
-    envelope: Envelope,
-    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  ): Effect.Effect<void> {
+  private runTurn(envelope: Envelope): Effect.Effect<void> {
     const running = new RunningTurn(this, envelope)
     this.current = running
     this.publish(SessionEvent.PromptSubmit, { prompt: envelope.prompt, turn: envelope.turn })
-    return Effect.flatMap(
-      Effect.forkChild(this.agent.runTurn(envelope.prompt, running), { startImmediately: true }),
-      (fiber) => {
-        running.fiber = fiber
-        // an immediate cancel may have come while the turn ran its first synchronous part
-        const awaited = running.cancel === "immediate"
-          ? Effect.andThen(Fiber.interrupt(fiber), Fiber.await(fiber))
-          : Fiber.await(fiber)
-        return Effect.matchCauseEffect(restore(awaited), {
-          onSuccess: (exit) => Effect.sync(() => this.settle(running, exit)),
-          // the worker itself is interrupted only when the session ends or the backend stops
-          onFailure: () =>
-            Effect.andThen(
-              Fiber.interrupt(fiber),
-              Effect.sync(() =>
-                this.settle(running, Exit.fail(new SessionEnded({ sessionId: this.sessionId, reason: this.endReason })))
-              )
-            )
-        })
-      }
-    )
+    return Effect.onExit(
+      this.agent.runTurn(envelope.prompt, running),
+      // the worker is interrupted by an immediate cancel, an end, or a stop
+      (exit) => Effect.sync(() => this.settle(running, exit))
+    ).pipe(Effect.exit, Effect.asVoid)
   }
 
   /** Tells the sender how its turn ended, with the events that say so. */
@@ -173,7 +190,7 @@ export class SessionActor {
       })
       Deferred.doneUnsafe(envelope.reply, Exit.fail(error))
     }
-    if (running.settled !== undefined) Deferred.doneUnsafe(running.settled, Exit.void)
+    running.markSettled()
   }
 
   private failureOf(running: RunningTurn, cause: Cause.Cause<unknown>): TurnError {
@@ -184,7 +201,7 @@ export class SessionActor {
       return new TurnFailed({ sessionId: this.sessionId, cause: error })
     }
     if (Cause.hasInterruptsOnly(cause)) {
-      return this.status === "open" || running.cancel !== undefined
+      return running.cancel !== undefined || this.status === "open"
         ? new TurnCancelled({ sessionId: this.sessionId, level: running.cancel ?? "immediate" })
         : new SessionEnded({ sessionId: this.sessionId, reason: this.endReason })
     }
@@ -193,8 +210,9 @@ export class SessionActor {
 
   /**
    * Cancels the running turn: graceful stops it at its next step boundary,
-   * immediate (or a second cancel) interrupts its fiber and returns once it
-   * has stopped. Idle: nothing happens.
+   * immediate (or a second cancel) interrupts the worker and returns once the
+   * sender has its `TurnCancelled`; the messages queued behind it still run.
+   * Idle: nothing happens.
    */
   cancel(level: CancelLevel): Effect.Effect<void> {
     return Effect.suspend(() => {
@@ -205,11 +223,18 @@ export class SessionActor {
       running.cancel = effective
       this.publish(SessionEvent.CancelRequested, { level: effective })
       if (effective === "graceful") return Effect.void
-      return running.fiber !== undefined
-        ? Effect.andThen(Fiber.interrupt(running.fiber), running.stopped)
-        : running.stopped
+      // the messages queued behind the cancelled turn get a new worker
+      return Effect.andThen(this.interruptWorker, running.stopped).pipe(
+        Effect.andThen(Effect.suspend(() =>
+          !this.working && this.mailbox.length > 0 && this.status === "open" ? this.startWorker : Effect.void
+        ))
+      )
     })
   }
+
+  private readonly interruptWorker: Effect.Effect<void> = Effect.suspend(() =>
+    this.worker === undefined ? Effect.void : Fiber.interrupt(this.worker)
+  )
 
   requestApproval(request: AgentSession.ApprovalRequest): Effect.Effect<AgentSession.ApprovalDecision> {
     const actor = this
@@ -217,7 +242,9 @@ export class SessionActor {
       const requestId = globalThis.crypto.randomUUID()
       const options = request.options ?? ["allow", "deny"]
       const fallback = request.default ?? "deny"
-      const timeout = request.timeout === undefined ? actor.config.approvalTimeout : Duration.fromInputUnsafe(request.timeout)
+      const timeout = request.timeout === undefined
+        ? actor.config.approvalTimeout
+        : Duration.fromInputUnsafe(request.timeout)
       const answer = Deferred.makeUnsafe<string>()
       const event = actor.publish(SessionEvent.ApprovalRequired, {
         requestId,
@@ -234,10 +261,10 @@ export class SessionActor {
       )
       const choice = Option.getOrElse(given, () => fallback)
       const approved = AgentSession.isAllowChoice(choice, options)
-      yield* approved
-        ? actor.emit(SessionEvent.ApprovalGranted, { requestId, choice })
-        : actor.emit(SessionEvent.ApprovalDenied, { requestId, choice, reason: Option.isNone(given) ? "timeout" : "choice" })
-      return { requestId, choice, approved, timedOut: Option.isNone(given) }
+      const timedOut = Option.isNone(given)
+      if (approved) actor.publish(SessionEvent.ApprovalGranted, { requestId, choice })
+      else actor.publish(SessionEvent.ApprovalDenied, { requestId, choice, reason: timedOut ? "timeout" : "choice" })
+      return { requestId, choice, approved, timedOut }
     })
   }
 
@@ -258,24 +285,27 @@ export class SessionActor {
     if (this.status !== "open") return Deferred.await(this.closed)
     this.status = "closing"
     this.endReason = reason
-    const ended = new SessionEnded({ sessionId: this.sessionId, reason })
-    const actor = this
-    return Effect.gen(function*() {
-      const queued = yield* Queue.clear(actor.mailbox)
-      for (const envelope of queued) yield* Deferred.fail(envelope.reply, ended)
-      const running = actor.current
-      if (running?.fiber !== undefined) {
-        yield* Fiber.await(running.fiber).pipe(Effect.timeoutOption(drain))
-      }
-      if (actor.worker !== undefined) yield* Fiber.interrupt(actor.worker)
-      for (const envelope of yield* Queue.clear(actor.mailbox)) yield* Deferred.fail(envelope.reply, ended)
-      yield* actor.emit(SessionEvent.SessionEnd, { reason })
-      actor.log.close()
-      actor.approvals = undefined
-      yield* Scope.close(actor.scope, Exit.void)
-      actor.status = "closed"
-      onClosed()
-      yield* Deferred.succeed(actor.closed, undefined)
+    const ended = Exit.fail(new SessionEnded({ sessionId: this.sessionId, reason }))
+    const failQueued = Effect.sync(() => {
+      for (const envelope of this.mailbox.splice(0)) Deferred.doneUnsafe(envelope.reply, ended)
     })
+    const running = this.current
+    const drained = running === undefined ? Effect.void : Effect.timeoutOption(running.stopped, drain)
+    return failQueued.pipe(
+      Effect.andThen(drained),
+      Effect.andThen(this.interruptWorker),
+      Effect.andThen(failQueued),
+      Effect.andThen(Effect.sync(() => {
+        this.publish(SessionEvent.SessionEnd, { reason })
+        this.log.close()
+        this.approvals = undefined
+      })),
+      Effect.andThen(Scope.close(this.scope, Exit.void)),
+      Effect.andThen(Effect.sync(() => {
+        this.status = "closed"
+        onClosed()
+        Deferred.doneUnsafe(this.closed, Exit.void)
+      }))
+    )
   }
 }
