@@ -153,7 +153,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   })
 
   const sendMessage = (id: string, text: string): Effect.Effect<string, SendError> =>
-    Effect.flatMap(lookup(id), (actor) => actor.send(text))
+    Effect.suspend(() => {
+      // the hot path: a live id needs no further checks (only valid ids are ever live)
+      const actor = actors.get(id as SessionId.SessionId)
+      return actor !== undefined ? actor.send(text) : Effect.flatMap(lookup(id), (found) => found.send(text))
+    })
 
   const execute = (id: string, prompt: string) =>
     Stream.unwrap(Effect.flatMap(lookup(id), (actor) => {

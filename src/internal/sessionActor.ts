@@ -113,22 +113,31 @@ export class SessionActor {
 
   /** Queues a prompt and waits for its reply. Fails at once when the mailbox is full or the session ending. */
   send(prompt: string): Effect.Effect<string, TurnError | MailboxFull> {
-    return Effect.flatMap(this.offer(prompt), (envelope) => Deferred.await(envelope.reply))
+    return Effect.suspend((): Effect.Effect<string, TurnError | MailboxFull> => {
+      const envelope = this.enqueue(prompt)
+      if (!("reply" in envelope)) return Effect.fail(envelope)
+      const reply = Deferred.await(envelope.reply)
+      return this.working ? reply : Effect.andThen(this.startWorker, reply)
+    })
   }
 
   /** Queues a prompt, starting the worker if there is none; the reply comes in the envelope. */
   offer(prompt: string): Effect.Effect<Envelope, SessionEnded | MailboxFull> {
-    return Effect.suspend((): Effect.Effect<Envelope, SessionEnded | MailboxFull> => {
-      if (this.status !== "open") {
-        return Effect.fail(new SessionEnded({ sessionId: this.sessionId, reason: this.endReason }))
-      }
-      if (this.mailbox.length >= this.config.mailboxCapacity) {
-        return Effect.fail(new MailboxFull({ sessionId: this.sessionId, capacity: this.config.mailboxCapacity }))
-      }
-      const envelope: Envelope = { prompt, turn: ++this.turns, reply: Deferred.makeUnsafe<string, TurnError>() }
-      this.mailbox.push(envelope)
+    return Effect.suspend(() => {
+      const envelope = this.enqueue(prompt)
+      if (!("reply" in envelope)) return Effect.fail(envelope)
       return this.working ? Effect.succeed(envelope) : Effect.as(this.startWorker, envelope)
     })
+  }
+
+  private enqueue(prompt: string): Envelope | SessionEnded | MailboxFull {
+    if (this.status !== "open") return new SessionEnded({ sessionId: this.sessionId, reason: this.endReason })
+    if (this.mailbox.length >= this.config.mailboxCapacity) {
+      return new MailboxFull({ sessionId: this.sessionId, capacity: this.config.mailboxCapacity })
+    }
+    const envelope: Envelope = { prompt, turn: ++this.turns, reply: Deferred.makeUnsafe<string, TurnError>() }
+    this.mailbox.push(envelope)
+    return envelope
   }
 
   /** True from the moment a worker is asked for until it has stopped. */
