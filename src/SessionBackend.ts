@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Scope, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as BundleLoader from "./BundleLoader.ts"
@@ -134,7 +134,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     const scope = yield* Scope.make()
     const agent = yield* bundle.createSession({ sessionId, workingDir, resumed: false }).pipe(
       Scope.provide(scope),
-      Effect.onError((cause) => Scope.close(scope, { _tag: "Failure", cause } as never))
+      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
     )
     const info = new SessionInfo({
       sessionId,
@@ -190,8 +190,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       return
     }
     tombstones.add(actor.sessionId)
-    // in the backend's scope, so a caller that goes away cannot cut the shutdown short
-    yield* Effect.forkIn(shutdown(actor, "ended", endDrain), backendScope)
+    // in the backend's scope, so a caller that goes away cannot cut the shutdown short; it starts
+    // at once, so the session stops accepting messages before this call returns or suspends
+    yield* Effect.forkIn(shutdown(actor, "ended", endDrain), backendScope, { startImmediately: true })
     yield* Deferred.await(actor.closed)
   })
 

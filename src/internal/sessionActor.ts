@@ -291,30 +291,31 @@ export class SessionActor {
    * the event log. Runs once; later calls wait for the first.
    */
   shutdown(reason: EndReason, drain: Duration.Duration, onClosed: () => void): Effect.Effect<void> {
-    if (this.status !== "open") return Deferred.await(this.closed)
-    this.status = "closing"
-    this.endReason = reason
-    const ended = Exit.fail(new SessionEnded({ sessionId: this.sessionId, reason }))
-    const failQueued = Effect.sync(() => {
-      for (const envelope of this.mailbox.splice(0)) Deferred.doneUnsafe(envelope.reply, ended)
+    return Effect.suspend(() => {
+      if (this.status !== "open") return Deferred.await(this.closed)
+      this.status = "closing"
+      this.endReason = reason
+      const ended = Exit.fail(new SessionEnded({ sessionId: this.sessionId, reason }))
+      const failQueued = Effect.sync(() => {
+        for (const envelope of this.mailbox.splice(0)) Deferred.doneUnsafe(envelope.reply, ended)
+      })
+      const running = this.current
+      const drained = running === undefined ? Effect.void : Effect.timeoutOption(running.stopped, drain)
+      return failQueued.pipe(
+        Effect.andThen(drained),
+        Effect.andThen(this.interruptWorker),
+        Effect.andThen(Effect.sync(() => {
+          this.publish(SessionEvent.SessionEnd, { reason })
+          this.log.close()
+          this.approvals = undefined
+        })),
+        Effect.andThen(Scope.close(this.scope, Exit.void)),
+        Effect.andThen(Effect.sync(() => {
+          this.status = "closed"
+          onClosed()
+          Deferred.doneUnsafe(this.closed, Exit.void)
+        }))
+      )
     })
-    const running = this.current
-    const drained = running === undefined ? Effect.void : Effect.timeoutOption(running.stopped, drain)
-    return failQueued.pipe(
-      Effect.andThen(drained),
-      Effect.andThen(this.interruptWorker),
-      Effect.andThen(failQueued),
-      Effect.andThen(Effect.sync(() => {
-        this.publish(SessionEvent.SessionEnd, { reason })
-        this.log.close()
-        this.approvals = undefined
-      })),
-      Effect.andThen(Scope.close(this.scope, Exit.void)),
-      Effect.andThen(Effect.sync(() => {
-        this.status = "closed"
-        onClosed()
-        Deferred.doneUnsafe(this.closed, Exit.void)
-      }))
-    )
   }
 }
