@@ -87,9 +87,11 @@ export const engine = (script: Script): AgentSession => ({
           i === 0 ? steps[0](turn) : Effect.andThen(turn.boundary, () => steps[i](turn)),
           (result) => run(i + 1, typeof result === "string" ? result : answer)
         )
-    return run(0, "")
+    return steps.length === 1 ? Effect.map(steps[0](turn), answerOf) : run(0, "")
   }
 })
+
+const answerOf = (result: string | void): string => typeof result === "string" ? result : ""
 
 /** Options of the scripted bundle. */
 export interface BundleOptions {

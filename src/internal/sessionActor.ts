@@ -33,24 +33,36 @@ class RunningTurn implements AgentSession.TurnContext {
   cancel: CancelLevel | undefined = undefined
   /** Completed once the sender has its outcome; made only when someone waits for it. */
   private settled: Deferred.Deferred<void> | undefined = undefined
-  readonly sessionId: SessionId
-  readonly turn: number
-  readonly boundary: Effect.Effect<void, TurnCancelled>
+  // the context's members are made on first use: a turn that never emits or asks allocates none
+  private boundaryEffect: Effect.Effect<void, TurnCancelled> | undefined = undefined
+  private emitFunction: AgentSession.TurnContext["emit"] | undefined = undefined
+  private approvalFunction: AgentSession.TurnContext["requestApproval"] | undefined = undefined
 
-  constructor(readonly actor: SessionActor, readonly envelope: Envelope) {
-    this.sessionId = actor.sessionId
-    this.turn = envelope.turn
-    this.boundary = Effect.suspend(() =>
+  constructor(readonly actor: SessionActor, readonly envelope: Envelope) {}
+
+  get sessionId(): SessionId {
+    return this.actor.sessionId
+  }
+
+  get turn(): number {
+    return this.envelope.turn
+  }
+
+  get boundary(): Effect.Effect<void, TurnCancelled> {
+    return this.boundaryEffect ??= Effect.suspend(() =>
       this.cancel === undefined
         ? Effect.void
         : Effect.fail(new TurnCancelled({ sessionId: this.sessionId, level: this.cancel }))
     )
   }
 
-  readonly emit = <C extends SessionEvent.Constructor>(event: C, fields: SessionEvent.Fields<C>) =>
-    this.actor.emit(event, fields)
+  get emit(): AgentSession.TurnContext["emit"] {
+    return this.emitFunction ??= (event, fields) => this.actor.emit(event, fields)
+  }
 
-  readonly requestApproval = (request: AgentSession.ApprovalRequest) => this.actor.requestApproval(request)
+  get requestApproval(): AgentSession.TurnContext["requestApproval"] {
+    return this.approvalFunction ??= (request) => this.actor.requestApproval(request)
+  }
 
   /** Waits until the sender has its outcome. */
   get stopped(): Effect.Effect<void> {
