@@ -43,7 +43,10 @@ export interface Service {
   /** Queues `text` behind earlier messages of the session and waits for the reply. */
   readonly sendMessage: (id: string, text: string) => Effect.Effect<string, SendError>
   /** Like `sendMessage`, streaming that turn's events; ends with the turn, fails as `sendMessage` would. */
-  readonly execute: (id: string, prompt: string) => Stream.Stream<SessionEvent.SessionEvent, SendError | EventsUnavailable>
+  readonly execute: (
+    id: string,
+    prompt: string
+  ) => Stream.Stream<SessionEvent.SessionEvent, SendError | EventsUnavailable>
   /** Every event of the session from now on, or after `options.after`; ends with `session:end`. */
   readonly events: (
     id: string,
@@ -123,8 +126,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     })
 
   /** The live actor of `id`, if there is one; for the operations that are no-ops otherwise. */
-  const live = (id: string): SessionActor | undefined =>
-    SessionId.isSessionId(id) ? actors.get(id) : undefined
+  const live = (id: string): SessionActor | undefined => SessionId.isSessionId(id) ? actors.get(id) : undefined
 
   const createSession = Effect.fn("SessionBackend.createSession")(function*(create: CreateOptions = {}) {
     const workingDir = yield* resolveWorkingDir(create.workingDir ?? "~")
@@ -162,26 +164,33 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const execute = (id: string, prompt: string) =>
     Stream.unwrap(Effect.flatMap(lookup(id), (actor) => {
       const from = actor.log.lastSeq
-      return Effect.map(actor.offer(prompt), (envelope): Stream.Stream<SessionEvent.SessionEvent, SendError | EventsUnavailable> => {
-        const ours = (event: SessionEvent.SessionEvent) => "turn" in event && event.turn === envelope.turn
-        return actor.log.stream(from).pipe(
-          Stream.dropWhile((event) => !(event._tag === "prompt:submit" && ours(event))),
-          Stream.takeUntil((event) => event._tag === "orchestrator:complete" && ours(event)),
-          Stream.concat(Stream.fromEffectDrain(Deferred.await(envelope.reply)))
-        )
-      })
+      return Effect.map(
+        actor.offer(prompt),
+        (envelope): Stream.Stream<SessionEvent.SessionEvent, SendError | EventsUnavailable> => {
+          const ours = (event: SessionEvent.SessionEvent) => "turn" in event && event.turn === envelope.turn
+          return actor.log.stream(from).pipe(
+            Stream.dropWhile((event) => !(event._tag === "prompt:submit" && ours(event))),
+            Stream.takeUntil((event) => event._tag === "orchestrator:complete" && ours(event)),
+            Stream.concat(Stream.fromEffectDrain(Deferred.await(envelope.reply)))
+          )
+        }
+      )
     }))
 
   const events = (id: string, eventsOptions: EventsOptions = {}) =>
     Stream.unwrap(Effect.map(
-      Effect.catchTag(lookup(id), "SessionEnded", (ended) => Effect.fail(new SessionNotFound({ sessionId: ended.sessionId }))),
-      (actor) => actor.log.stream(eventsOptions.after)
+      Effect.catchTag(lookup(id), "SessionEnded", (ended) =>
+        Effect.fail(new SessionNotFound({ sessionId: ended.sessionId }))),
+      (actor) =>
+        actor.log.stream(eventsOptions.after)
     ))
 
-  const cancelSession = Effect.fn("SessionBackend.cancelSession")(function*(id: string, level: CancelLevel = "graceful") {
-    const actor = live(id)
-    if (actor !== undefined) yield* actor.cancel(level)
-  })
+  const cancelSession = Effect.fn("SessionBackend.cancelSession")(
+    function*(id: string, level: CancelLevel = "graceful") {
+      const actor = live(id)
+      if (actor !== undefined) yield* actor.cancel(level)
+    }
+  )
 
   const endSession = Effect.fn("SessionBackend.endSession")(function*(id: string) {
     const actor = live(id)
@@ -220,7 +229,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     events,
     cancelSession,
     endSession,
-    resolveApproval: (id, requestId, choice) => Effect.sync(() => live(id)?.resolveApproval(requestId, choice) ?? false),
+    resolveApproval: (id, requestId, choice) =>
+      Effect.sync(() => live(id)?.resolveApproval(requestId, choice) ?? false),
     pendingApprovals: (id) =>
       Effect.sync(() => Array.from(live(id)?.approvals?.values() ?? [], (pending) => pending.event)),
     getSessionInfo: (id) => Effect.sync(() => Option.fromNullishOr(live(id)?.info)),
@@ -230,7 +240,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 })
 
 const positive = (name: string, value: number): number => {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`SessionBackend option ${name} must be a positive integer, got ${value}`)
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`SessionBackend option ${name} must be a positive integer, got ${value}`)
+  }
   return value
 }
 

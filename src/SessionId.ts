@@ -10,7 +10,6 @@ import { InvalidSessionId } from "./SessionError.ts"
 /** Longest accepted session id. */
 export const maxLength = 128
 
-// eslint-disable-next-line no-control-regex
 const forbidden = /[/\\\u0000-\u001f\u007f]/
 
 /** Says which rule `input` breaks, or `undefined` when it is a valid session id. */

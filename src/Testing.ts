@@ -24,18 +24,19 @@ export type Script = (prompt: string, turn: TurnContext) => ReadonlyArray<Step>
 export const reply = (text: string): Step => () => Effect.succeed(text)
 
 /** Streams `deltas` as one text block (`content_block:start|delta|end`), sleeping `every` on the Clock before each delta; answers their concatenation. */
-export const stream = (deltas: ReadonlyArray<string>, options: { readonly every?: Duration.Input } = {}): Step => (turn) =>
-  Effect.gen(function*() {
-    const index = 0
-    yield* turn.emit(SessionEvent.ContentBlockStart, { index, blockType: "text" })
-    for (const delta of deltas) {
-      if (options.every !== undefined) yield* Effect.sleep(options.every)
-      yield* turn.emit(SessionEvent.ContentBlockDelta, { index, delta })
-    }
-    const text = deltas.join("")
-    yield* turn.emit(SessionEvent.ContentBlockEnd, { index, text })
-    return text
-  })
+export const stream =
+  (deltas: ReadonlyArray<string>, options: { readonly every?: Duration.Input } = {}): Step => (turn) =>
+    Effect.gen(function*() {
+      const index = 0
+      yield* turn.emit(SessionEvent.ContentBlockStart, { index, blockType: "text" })
+      for (const delta of deltas) {
+        if (options.every !== undefined) yield* Effect.sleep(options.every)
+        yield* turn.emit(SessionEvent.ContentBlockDelta, { index, delta })
+      }
+      const text = deltas.join("")
+      yield* turn.emit(SessionEvent.ContentBlockEnd, { index, text })
+      return text
+    })
 
 /** Calls a tool: emits `tool:pre`, runs `run`, then emits `tool:post` with its result or `tool:error`. */
 export const toolCall = (
@@ -55,14 +56,17 @@ export const toolCall = (
 
 /** Asks for approval; answers `"approved:<choice>"` or `"denied:<choice>"`. */
 export const approval = (request: ApprovalRequest): Step => (turn) =>
-  Effect.map(turn.requestApproval(request), (decision) =>
-    `${decision.approved ? "approved" : "denied"}:${decision.choice}`)
+  Effect.map(
+    turn.requestApproval(request),
+    (decision) => `${decision.approved ? "approved" : "denied"}:${decision.choice}`
+  )
 
 /** Waits until the test completes `deferred`. */
 export const awaitDeferred = (deferred: Deferred.Deferred<void>): Step => () => Deferred.await(deferred)
 
 /** Completes `deferred`, so the test knows the turn got here. */
-export const signal = (deferred: Deferred.Deferred<void>): Step => () => Effect.asVoid(Deferred.succeed(deferred, undefined))
+export const signal = (deferred: Deferred.Deferred<void>): Step => () =>
+  Effect.asVoid(Deferred.succeed(deferred, undefined))
 
 /** Sleeps on the Clock. */
 export const sleep = (duration: Duration.Input): Step => () => Effect.sleep(duration)

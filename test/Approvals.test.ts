@@ -1,12 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
-import { TestClock } from "effect/testing"
 import { SessionBackend, Testing } from "effect-session-backend"
 import type { SessionEvent } from "effect-session-backend"
+import { TestClock } from "effect/testing"
 
 const script: Testing.Script = (prompt) =>
   prompt === "custom"
-    ? [Testing.approval({ prompt: "Deploy?", options: ["Allow once", "Deny"], timeout: "30 seconds", default: "Allow once" })]
+    ? [
+      Testing.approval({
+        prompt: "Deploy?",
+        options: ["Allow once", "Deny"],
+        timeout: "30 seconds",
+        default: "Allow once"
+      })
+    ]
     : [Testing.approval({ prompt: `Run ${prompt}?`, timeout: "1 minute" })]
 
 /** Waits for the next approval request of the session. */
@@ -54,7 +61,10 @@ describe("approvals", () => {
       assert.isFalse(yield* sessions.resolveApproval(sessionId, request.requestId, "allow"), "late answer")
       const denied = yield* sessions.events(sessionId, { after: request.seq }).pipe(Stream.runHead)
       assert.strictEqual(denied._tag === "Some" && denied.value._tag, "approval:denied")
-      assert.strictEqual(denied._tag === "Some" && denied.value._tag === "approval:denied" && denied.value.reason, "timeout")
+      assert.strictEqual(
+        denied._tag === "Some" && denied.value._tag === "approval:denied" && denied.value.reason,
+        "timeout"
+      )
     }).pipe(Effect.provide(Testing.layer({ script }))))
 
   it.effect("a default that allows applies at the time-out too", () =>
@@ -72,13 +82,15 @@ describe("approvals", () => {
       const sessions = yield* SessionBackend.SessionBackend
       const { sessionId } = yield* sessions.createSession()
       let after = 0
-      for (const [choice, expected] of [
-        ["deny", "denied:deny"],
-        ["maybe", "denied:maybe"],
-        ["ALLOW", "denied:ALLOW"],
-        ["", "denied:"],
-        ["allow", "approved:allow"]
-      ] as const) {
+      for (
+        const [choice, expected] of [
+          ["deny", "denied:deny"],
+          ["maybe", "denied:maybe"],
+          ["ALLOW", "denied:ALLOW"],
+          ["", "denied:"],
+          ["allow", "approved:allow"]
+        ] as const
+      ) {
         const turn = yield* sessions.sendMessage(sessionId, "x").pipe(Effect.forkChild)
         const pending = yield* nextRequest(sessions, sessionId, after)
         after = pending.seq

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Option, Ref, Stream } from "effect"
-import { TestClock } from "effect/testing"
 import { SessionBackend, Testing } from "effect-session-backend"
 import type { SessionEvent } from "effect-session-backend"
+import { TestClock } from "effect/testing"
 
 /** The `_tag` of an exit's typed failure, or "Success". */
 const outcome = <A, E extends { readonly _tag: string }>(exit: Exit.Exit<A, E>): string => {
@@ -71,13 +71,17 @@ describe("SessionBackend", () => {
     it.effect("a full mailbox fails the sender with MailboxFull and loses nothing else", () =>
       Effect.gen(function*() {
         const gate = yield* Deferred.make<void>()
-        const script: Testing.Script = (prompt) => prompt === "first" ? [Testing.awaitDeferred(gate), Testing.reply(prompt)] : Testing.echo(prompt, undefined as never)
+        const script: Testing.Script = (prompt) =>
+          prompt === "first"
+            ? [Testing.awaitDeferred(gate), Testing.reply(prompt)]
+            : Testing.echo(prompt, undefined as never)
         yield* Effect.gen(function*() {
           const sessions = yield* SessionBackend.SessionBackend
           const { sessionId } = yield* sessions.createSession()
           const first = yield* sessions.sendMessage(sessionId, "first").pipe(Effect.forkChild)
           yield* Effect.yieldNow
-          const queued = yield* Effect.forEach(["q1", "q2"], (text) => sessions.sendMessage(sessionId, text).pipe(Effect.forkChild))
+          const queued = yield* Effect.forEach(["q1", "q2"], (text) =>
+            sessions.sendMessage(sessionId, text).pipe(Effect.forkChild))
           yield* Effect.yieldNow
           const full = yield* sessions.sendMessage(sessionId, "overflow").pipe(Effect.flip)
           assert.strictEqual(full._tag, "MailboxFull")
@@ -103,7 +107,11 @@ describe("SessionBackend", () => {
         )
         const complete = events.find((event) => event._tag === "prompt:complete")
         assert.strictEqual(complete?._tag === "prompt:complete" && complete.response, "done slow")
-      }).pipe(Effect.provide(Testing.layer({ script: (prompt) => [Testing.sleep("1 second"), Testing.reply(`done ${prompt}`)] }))))
+      }).pipe(
+        Effect.provide(
+          Testing.layer({ script: (prompt) => [Testing.sleep("1 second"), Testing.reply(`done ${prompt}`)] })
+        )
+      ))
 
     it.effect("bad ids and unknown ids fail with typed errors", () =>
       Effect.gen(function*() {
@@ -128,7 +136,10 @@ describe("SessionBackend", () => {
         assert.strictEqual(info.workingDir, "/home/tester/work/app")
         assert.strictEqual(info.projectId, "-home-tester-work-app")
         assert.strictEqual(info.bundle, "scripted")
-        assert.deepStrictEqual(Option.map(yield* sessions.getSessionInfo(info.sessionId), (i) => i.app), Option.some("web"))
+        assert.deepStrictEqual(
+          Option.map(yield* sessions.getSessionInfo(info.sessionId), (i) => i.app),
+          Option.some("web")
+        )
         assert.strictEqual((yield* sessions.listActiveSessions).length, 1)
         yield* sessions.endSession(info.sessionId)
         assert.isTrue(Option.isNone(yield* sessions.getSessionInfo(info.sessionId)))
@@ -141,7 +152,9 @@ describe("SessionBackend", () => {
       Effect.gen(function*() {
         const started = yield* Deferred.make<void>()
         const script: Testing.Script = (prompt) =>
-          prompt === "block" ? [Testing.effect(() => Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never)))] : [Testing.reply(prompt)]
+          prompt === "block"
+            ? [Testing.effect(() => Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never)))]
+            : [Testing.reply(prompt)]
         yield* Effect.gen(function*() {
           const sessions = yield* SessionBackend.SessionBackend
           const { sessionId } = yield* sessions.createSession()
@@ -183,7 +196,9 @@ describe("SessionBackend", () => {
           assert.isDefined(polled, "the sender still waits after an immediate cancel returned")
           if (polled !== undefined && Exit.isSuccess(polled)) assert.strictEqual(outcome(polled.value), "TurnCancelled")
           else assert.fail("the sender fiber itself failed")
-        }).pipe(Effect.provide(Testing.layer({ script: () => [Testing.effect(() => Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never)))] })))
+        }).pipe(Effect.provide(Testing.layer({
+          script: () => [Testing.effect(() => Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never)))]
+        })))
       }))
 
     it.effect("graceful cancel lets the current step finish and stops before the next", () =>
@@ -199,7 +214,11 @@ describe("SessionBackend", () => {
               Testing.effect(() => Ref.update(steps, (s) => [...s, "second step ran"])),
               Testing.reply("finished")
             ]
-            : [Testing.sleep("1 second"), Testing.effect(() => Ref.update(steps, (s) => [...s, prompt])), Testing.reply(prompt)]
+            : [
+              Testing.sleep("1 second"),
+              Testing.effect(() => Ref.update(steps, (s) => [...s, prompt])),
+              Testing.reply(prompt)
+            ]
         yield* Effect.gen(function*() {
           const sessions = yield* SessionBackend.SessionBackend
           const { sessionId } = yield* sessions.createSession()
@@ -240,7 +259,9 @@ describe("SessionBackend", () => {
             Stream.runCollect
           )
           assert.deepStrictEqual(events.map((e) => e._tag === "cancel:requested" && e.level), ["graceful", "immediate"])
-        }).pipe(Effect.provide(Testing.layer({ script: () => [Testing.effect(() => Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never)))] })))
+        }).pipe(Effect.provide(Testing.layer({
+          script: () => [Testing.effect(() => Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never)))]
+        })))
       }))
 
     it.effect("cancel of an idle or unknown session is a no-op", () =>

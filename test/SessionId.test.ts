@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import * as fc from "fast-check"
 import { SessionId } from "effect-session-backend"
+import * as fc from "fast-check"
 
 describe("SessionId", () => {
   it.effect("accepts ordinary ids, including the origin's UUIDs", () =>

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Ref, Stream } from "effect"
-import { TestClock } from "effect/testing"
 import { BundleLoader, SessionBackend, Testing } from "effect-session-backend"
 import type { SessionError } from "effect-session-backend"
+import { TestClock } from "effect/testing"
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Exit.isSuccess(exit)) throw new Error("expected a failure")

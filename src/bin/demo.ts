@@ -19,11 +19,16 @@ const script: Testing.Script = (prompt) => {
     ]
   }
   if (prompt === "long task") {
-    return [Testing.stream(words("Starting a task that takes an hour... "), { every: "60 millis" }), Testing.sleep("1 hour")]
+    return [
+      Testing.stream(words("Starting a task that takes an hour... "), { every: "60 millis" }),
+      Testing.sleep("1 hour")
+    ]
   }
   return [
     Testing.toolCall("word_count", { text: prompt }, Effect.succeed(prompt.split(/\s+/).length)),
-    Testing.stream(words(`You said "${prompt}", which has ${prompt.split(/\s+/).length} words.`), { every: "60 millis" })
+    Testing.stream(words(`You said "${prompt}", which has ${prompt.split(/\s+/).length} words.`), {
+      every: "60 millis"
+    })
   ]
 }
 
@@ -70,7 +75,9 @@ const demo = Effect.gen(function*() {
   const approver = yield* sessions.events(info.sessionId).pipe(
     Stream.filter((event) => event._tag === "approval:required"),
     Stream.runForEach((event) =>
-      Effect.sleep("500 millis").pipe(Effect.andThen(sessions.resolveApproval(info.sessionId, event.requestId, "allow")))
+      Effect.sleep("500 millis").pipe(
+        Effect.andThen(sessions.resolveApproval(info.sessionId, event.requestId, "allow"))
+      )
     ),
     Effect.forkChild
   )
@@ -81,7 +88,11 @@ const demo = Effect.gen(function*() {
   yield* Effect.sleep("2 seconds")
   yield* sessions.cancelSession(info.sessionId, "immediate")
   const cancelled = yield* Fiber.join(long)
-  yield* Console.log(`the sender of "long task" got ${cancelled._tag}${cancelled._tag === "TurnCancelled" ? ` (${cancelled.level})` : ""}`)
+  yield* Console.log(
+    `the sender of "long task" got ${cancelled._tag}${
+      cancelled._tag === "TurnCancelled" ? ` (${cancelled.level})` : ""
+    }`
+  )
 
   yield* sessions.endSession(info.sessionId)
   yield* Fiber.join(printer)

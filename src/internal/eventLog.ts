@@ -68,7 +68,9 @@ export class EventLog {
     return Stream.fromPull(Effect.sync(() => this.reader(after ?? this.lastSeq)))
   }
 
-  private reader(start: number): Pull.Pull<readonly [SessionEvent.SessionEvent, ...Array<SessionEvent.SessionEvent>], EventsUnavailable> {
+  private reader(
+    start: number
+  ): Pull.Pull<readonly [SessionEvent.SessionEvent, ...Array<SessionEvent.SessionEvent>], EventsUnavailable> {
     let cursor = start
     const wait = Effect.callback<void>((resume) => {
       // resume through a yield, so a reader never runs inside the publisher's turn

@@ -14,7 +14,11 @@ export const recording = (service: Service, calls: Array<RecordedCall>): Service
       calls.push({ method, args })
       return run()
     })
-  const recordedStream = <A, E, R>(method: keyof Service, args: ReadonlyArray<unknown>, run: () => Stream.Stream<A, E, R>) =>
+  const recordedStream = <A, E, R>(
+    method: keyof Service,
+    args: ReadonlyArray<unknown>,
+    run: () => Stream.Stream<A, E, R>
+  ) =>
     Stream.suspend(() => {
       calls.push({ method, args })
       return run()

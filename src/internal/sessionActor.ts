@@ -246,9 +246,11 @@ export class SessionActor {
       if (effective === "graceful") return Effect.void
       // the messages queued behind the cancelled turn get a new worker
       return Effect.andThen(this.interruptWorker, running.stopped).pipe(
-        Effect.andThen(Effect.suspend(() =>
-          !this.working && this.mailbox.length > 0 && this.status === "open" ? this.startWorker : Effect.void
-        ))
+        Effect.andThen(
+          Effect.suspend(() =>
+            !this.working && this.mailbox.length > 0 && this.status === "open" ? this.startWorker : Effect.void
+          )
+        )
       )
     })
   }
