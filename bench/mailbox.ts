@@ -107,6 +107,15 @@ const backendSequential = Effect.gen(function*() {
   yield* sessions.endSession(sessionId)
 })
 
+// the same with a span around each call, as `Effect.fn("SessionBackend.sendMessage")` would add
+const backendSequentialSpanned = Effect.gen(function*() {
+  const sessions = yield* SessionBackend.SessionBackend
+  const { sessionId } = yield* sessions.createSession({ workingDir: "/tmp" })
+  const send = Effect.fn("SessionBackend.sendMessage")((text: string) => sessions.sendMessage(sessionId, text))
+  for (let i = 0; i < messages; i++) yield* send("ping")
+  yield* sessions.endSession(sessionId)
+})
+
 const backendParallel = Effect.gen(function*() {
   const sessions = yield* SessionBackend.SessionBackend
   const ids = yield* Effect.forEach(
@@ -160,13 +169,15 @@ const program = Effect.gen(function*() {
   const seq = {
     promise: yield* best(() => promiseSequential),
     bare: yield* best(() => Effect.scoped(bareSequential)),
-    backend: yield* best(() => withBackend(backendSequential))
+    backend: yield* best(() => withBackend(backendSequential)),
+    spanned: yield* best(() => withBackend(backendSequentialSpanned))
   }
   console.log(`  plain Promise queue              ${seq.promise}`)
   console.log(`  bare Effect Queue + Deferred     ${seq.bare}`)
   console.log(
     `  SessionBackend.sendMessage       ${seq.backend}   (${(seq.backend / 62_000).toFixed(1)}x the origin's ~62,000)`
   )
+  console.log(`  ... each call in a span          ${seq.spanned}   (why sendMessage is not an Effect.fn span)`)
 
   console.log(`\n${parallelSessions} sessions in parallel (messages/s):`)
   let fastestBackend = Infinity
