@@ -60,6 +60,18 @@ describe("SessionBackend events", () => {
       assert.deepStrictEqual(seqs(kept), range(24, 31))
     }).pipe(Effect.provide(Testing.layer({ backend: { replayWindow: 8 } }))))
 
+  it.effect("a cursor this session never handed out is refused, not waited on", () =>
+    Effect.gen(function*() {
+      const sessions = yield* SessionBackend.SessionBackend
+      const { sessionId } = yield* sessions.createSession()
+      for (const after of [2, -1, 0.5]) {
+        const error = yield* sessions.events(sessionId, { after }).pipe(Stream.runCollect, Effect.flip)
+        assert.strictEqual(error._tag, "EventsUnavailable", String(after))
+      }
+      const all = yield* sessions.events(sessionId, { after: 0 }).pipe(Stream.take(1), Stream.runCollect)
+      assert.deepStrictEqual(seqs(all), [1])
+    }).pipe(Effect.provide(Testing.layer())))
+
   it.effect("a slow subscriber never blocks the session; when it falls out of the window it is told", () =>
     Effect.gen(function*() {
       const sessions = yield* SessionBackend.SessionBackend

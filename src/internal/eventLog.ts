@@ -65,7 +65,20 @@ export class EventLog {
 
   /** The events after `after` (default: only new ones), then every new one until the log closes. */
   stream(after?: number): Stream.Stream<SessionEvent.SessionEvent, EventsUnavailable> {
-    return Stream.fromPull(Effect.sync(() => this.reader(after ?? this.lastSeq)))
+    return Stream.fromPull(Effect.suspend(() => {
+      // a cursor that is not a sequence number of this log (negative, fractional, or from the future,
+      // as after the backend restarted) cannot be served without a gap or a duplicate
+      if (after !== undefined && !(Number.isInteger(after) && after >= 0 && after <= this.lastSeq)) {
+        return Effect.fail(
+          new EventsUnavailable({
+            sessionId: this.sessionId,
+            after: Math.trunc(after) || 0,
+            oldestAvailable: this.oldestSeq
+          })
+        )
+      }
+      return Effect.succeed(this.reader(after ?? this.lastSeq))
+    }))
   }
 
   private reader(
