@@ -25,5 +25,8 @@ export * as SessionId from "./SessionId.ts"
 /** What the backend tells about a session. */
 export * as SessionInfo from "./SessionInfo.ts"
 
+/** Transcripts: the message schema, the JSONL codec and orphan repair. */
+export * as Transcript from "./Transcript.ts"
+
 /** A scripted engine and in-memory layers for tests. */
 export * as Testing from "./Testing.ts"
