@@ -10,6 +10,20 @@ import type { Duration, Effect } from "effect"
 import type { TurnCancelled } from "./SessionError.ts"
 import type * as SessionEvent from "./SessionEvent.ts"
 import type { SessionId } from "./SessionId.ts"
+import type { Message } from "./Transcript.ts"
+
+/**
+ * A session's conversation, owned by the backend: the engine reads it and adds
+ * to it; the backend writes it to the transcript (at each `checkpoint` and at
+ * the end of every turn) and repairs it after a cancel. The backend itself adds
+ * the user's prompt when a turn starts and the final answer when it succeeds.
+ */
+export interface SessionHistory {
+  /** The conversation so far, without system and developer messages. */
+  readonly messages: Effect.Effect<ReadonlyArray<Message>>
+  /** Adds messages (an assistant message with tool calls, tool results …) to the conversation. */
+  readonly append: (messages: ReadonlyArray<Message>) => Effect.Effect<void>
+}
 
 /** A question for a person, asked in the middle of a turn. */
 export interface ApprovalRequest {
@@ -45,6 +59,10 @@ export interface TurnContext {
   readonly boundary: Effect.Effect<void, TurnCancelled>
   /** Asks the session's clients a question and waits for the answer or the time-out. */
   readonly requestApproval: (request: ApprovalRequest) => Effect.Effect<ApprovalDecision>
+  /** The session's conversation. */
+  readonly history: SessionHistory
+  /** Writes what was added to the history so far to the transcript; call it after each tool result. */
+  readonly checkpoint: Effect.Effect<void>
 }
 
 /**

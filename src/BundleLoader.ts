@@ -6,7 +6,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import type { Scope } from "effect"
-import type { AgentSession } from "./AgentSession.ts"
+import type { AgentSession, SessionHistory } from "./AgentSession.ts"
 import { BundleLoadError } from "./SessionError.ts"
 import type { SessionId } from "./SessionId.ts"
 
@@ -16,6 +16,8 @@ export interface CreateSessionOptions {
   readonly workingDir: string
   /** True when the session is brought back from its transcript. */
   readonly resumed: boolean
+  /** The conversation: the transcript of a resumed session, empty for a new one. */
+  readonly history: SessionHistory
 }
 
 /** A loaded, composed bundle, ready to create sessions. */

@@ -5,20 +5,30 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Schedule, Scope, Stream } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as BundleLoader from "./BundleLoader.ts"
+import * as CwdGuard from "./CwdGuard.ts"
 import { EventLog } from "./internal/eventLog.ts"
 import { recording } from "./internal/recordingBackend.ts"
 import type { RecordedCall } from "./internal/recordingBackend.ts"
 import { SessionActor } from "./internal/sessionActor.ts"
 import type { ActorConfig } from "./internal/sessionActor.ts"
-import type { BundleLoadError, CancelLevel, EventsUnavailable, SendError } from "./SessionError.ts"
-import { InvalidSessionId, InvalidWorkingDir, SessionEnded, SessionNotFound } from "./SessionError.ts"
+import { History } from "./internal/sessionHistory.ts"
+import type {
+  BundleLoadError,
+  CancelLevel,
+  EventsUnavailable,
+  SendError,
+  TranscriptStoreError
+} from "./SessionError.ts"
+import { InvalidSessionId, InvalidWorkingDir, ReconnectError, SessionEnded, SessionNotFound } from "./SessionError.ts"
 import * as SessionEvent from "./SessionEvent.ts"
 import * as SessionId from "./SessionId.ts"
 import { projectIdOf, SessionInfo } from "./SessionInfo.ts"
+import * as Transcript from "./Transcript.ts"
+import * as TranscriptStore from "./TranscriptStore.ts"
 
 /** What `createSession` accepts. */
 export interface CreateOptions {
@@ -31,6 +41,11 @@ export interface CreateOptions {
   readonly app?: string | undefined
 }
 
+/** What `resumeSession` accepts. */
+export interface ResumeOptions {
+  readonly workingDir?: string | undefined
+}
+
 /** What `events` accepts. */
 export interface EventsOptions {
   /** The last sequence number the subscriber saw: replay everything after it. Default: only new events. */
@@ -39,7 +54,9 @@ export interface EventsOptions {
 
 /** The backend's service. */
 export interface Service {
-  readonly createSession: (options?: CreateOptions) => Effect.Effect<SessionInfo, BundleLoadError | InvalidWorkingDir>
+  readonly createSession: (
+    options?: CreateOptions
+  ) => Effect.Effect<SessionInfo, BundleLoadError | InvalidWorkingDir | TranscriptStoreError>
   /** Queues `text` behind earlier messages of the session and waits for the reply. */
   readonly sendMessage: (id: string, text: string) => Effect.Effect<string, SendError>
   /** Like `sendMessage`, streaming that turn's events; ends with the turn, fails as `sendMessage` would. */
@@ -51,9 +68,11 @@ export interface Service {
   readonly events: (
     id: string,
     options?: EventsOptions
-  ) => Stream.Stream<SessionEvent.SessionEvent, SessionNotFound | InvalidSessionId | EventsUnavailable>
+  ) => Stream.Stream<SessionEvent.SessionEvent, SessionNotFound | InvalidSessionId | EventsUnavailable | ReconnectError>
   /** Graceful (default) stops at the next step boundary; immediate interrupts the turn now. Idle or unknown: no-op. */
   readonly cancelSession: (id: string, level?: CancelLevel) => Effect.Effect<void>
+  /** Brings a session back from its transcript (or returns the live one); `options.workingDir` overrides the recorded one. */
+  readonly resumeSession: (id: string, options?: ResumeOptions) => Effect.Effect<SessionInfo, ReconnectError>
   /** Tombstones the session, drains its turn for up to `endDrainTimeout`, then interrupts it and cleans up. */
   readonly endSession: (id: string) => Effect.Effect<void>
   /** Answers a pending approval of that session; true only if it was pending. */
@@ -85,11 +104,15 @@ export interface Options {
   readonly stopTimeout?: Duration.Input | undefined
   /** What `~` in a working directory means; default the user's home directory. */
   readonly homeDirectory?: string | undefined
+  /** How long a session may sit idle before it is released from memory; default 30 minutes. */
+  readonly idleTimeout?: Duration.Input | undefined
 }
 
 /** Builds a backend whose sessions live in the current scope; closing it stops them. */
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const loader = yield* BundleLoader.BundleLoader
+  const store = yield* TranscriptStore.TranscriptStore
+  const guard = yield* CwdGuard.CwdGuard
   const backendScope = yield* Effect.scope
   const config: ActorConfig = {
     context: yield* Effect.context<never>(),
@@ -116,28 +139,69 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return Effect.succeed(path.resolve(expanded))
   }
 
-  /** The live actor of `id`, or the typed reason there is none. */
-  const lookup = (id: string): Effect.Effect<SessionActor, InvalidSessionId | SessionNotFound | SessionEnded> =>
-    Effect.flatMap(SessionId.decode(id), (sessionId): Effect.Effect<SessionActor, SessionNotFound | SessionEnded> => {
-      const actor = actors.get(sessionId)
-      if (actor !== undefined) return Effect.succeed(actor)
-      if (tombstones.has(sessionId)) return Effect.fail(new SessionEnded({ sessionId, reason: "ended" }))
-      return Effect.fail(new SessionNotFound({ sessionId }))
-    })
+  /** The live actor of `id`, brought back from its transcript when it has none; or the typed reason why not. */
+  const lookup = (
+    id: string
+  ): Effect.Effect<SessionActor, InvalidSessionId | SessionNotFound | SessionEnded | ReconnectError> =>
+    Effect.flatMap(SessionId.decode(id), (sessionId) =>
+      activate(sessionId).pipe(
+        Effect.catchTag(
+          "ReconnectError",
+          (error): Effect.Effect<never, ReconnectError | SessionNotFound | SessionEnded> =>
+            error.reason._tag === "TranscriptNotFound"
+              ? Effect.fail(new SessionNotFound({ sessionId }))
+              : error.reason._tag === "SessionEnded"
+              ? Effect.fail(error.reason)
+              : Effect.fail(error)
+        )
+      ))
 
   /** The live actor of `id`, if there is one; for the operations that are no-ops otherwise. */
   const live = (id: string): SessionActor | undefined => SessionId.isSessionId(id) ? actors.get(id) : undefined
+
+  /** Starts the actor of a session whose folder is `location`, over the given conversation. */
+  const startActor = Effect.fnUntraced(function*(
+    info: SessionInfo,
+    bundle: BundleLoader.PreparedBundle,
+    location: TranscriptStore.Location,
+    messages: ReadonlyArray<Transcript.Message>,
+    completedTurns: number
+  ) {
+    const sessionId = info.sessionId as SessionId.SessionId
+    const resumed = completedTurns > 0 || messages.length > 0
+    // not a child of the backend's scope: `stop`, the backend's finalizer, closes it after the drain
+    const scope = yield* Scope.make()
+    const history = new History<TranscriptStoreError>(messages, {
+      append: (tail) => store.append(location, tail),
+      save: (all) => store.save(location, all)
+    })
+    const agent = yield* bundle.createSession({ sessionId, workingDir: info.workingDir, resumed, history }).pipe(
+      Scope.provide(scope),
+      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+    )
+    const actor = new SessionActor(
+      info,
+      agent,
+      scope,
+      new EventLog(sessionId, config.replayWindow),
+      config,
+      history,
+      { metadata: (patch) => store.saveMetadata(location, patch) },
+      completedTurns
+    )
+    actors.set(sessionId, actor)
+    actor.publish(resumed ? SessionEvent.SessionResume : SessionEvent.SessionStart, {
+      bundle: bundle.name,
+      workingDir: info.workingDir
+    })
+    return actor
+  })
 
   const createSession = Effect.fn("SessionBackend.createSession")(function*(create: CreateOptions = {}) {
     const workingDir = yield* resolveWorkingDir(create.workingDir ?? "~")
     const bundle = yield* loader.load(create.bundle)
     const sessionId = yield* SessionId.make
-    // not a child of the backend's scope: `stop`, the backend's finalizer, closes it after the drain
-    const scope = yield* Scope.make()
-    const agent = yield* bundle.createSession({ sessionId, workingDir, resumed: false }).pipe(
-      Scope.provide(scope),
-      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
-    )
+    const location = yield* store.locate(sessionId, workingDir).pipe(Effect.orDie)
     const info = new SessionInfo({
       sessionId,
       projectId: projectIdOf(workingDir),
@@ -148,11 +212,107 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       bundle: bundle.name,
       bundleVersion: bundle.version
     })
-    const actor = new SessionActor(info, agent, scope, new EventLog(sessionId, config.replayWindow), config)
-    actors.set(sessionId, actor)
-    yield* actor.emit(SessionEvent.SessionStart, { bundle: bundle.name, workingDir })
+    yield* store.save(location, [])
+    yield* store.saveMetadata(location, {
+      session_id: sessionId,
+      created: new Date(yield* Clock.currentTimeMillis).toISOString(),
+      bundle: bundle.name,
+      bundle_version: bundle.version,
+      working_dir: workingDir,
+      description: create.description ?? "",
+      ...(create.app !== undefined ? { app: create.app } : {}),
+      turn_count: 0
+    })
+    yield* startActor(info, bundle, location, [], 0)
     return info
   })
+
+  /** Activations under way, one per id: every caller for the id waits for the same one. */
+  const activations = new Map<SessionId.SessionId, Deferred.Deferred<SessionActor, ReconnectError>>()
+
+  /**
+   * The live actor of `sessionId`, or the session brought back from its
+   * transcript: tombstone check, transcript, orphan repair (written back), cwd
+   * guard, bundle, resumed session with its working directory and history, actor.
+   * Exactly one activation runs per id, in the backend's scope.
+   */
+  const activate = (
+    sessionId: SessionId.SessionId,
+    workingDirOverride?: string
+  ): Effect.Effect<SessionActor, ReconnectError> =>
+    Effect.suspend(() => {
+      const actor = actors.get(sessionId)
+      if (actor !== undefined && actor.status === "open") return Effect.succeed(actor)
+      // an actor that is being released: wait for it to go, then bring it back
+      if (actor !== undefined && actor.endReason === "passivated") {
+        return Effect.andThen(Deferred.await(actor.closed), activate(sessionId, workingDirOverride))
+      }
+      if (actor !== undefined) {
+        return Effect.fail(
+          new ReconnectError({ sessionId, reason: new SessionEnded({ sessionId, reason: actor.endReason }) })
+        )
+      }
+      let pending = activations.get(sessionId)
+      if (pending === undefined) {
+        const done = Deferred.makeUnsafe<SessionActor, ReconnectError>()
+        pending = done
+        activations.set(sessionId, done)
+        const run = Effect.exit(resume(sessionId, workingDirOverride)).pipe(
+          Effect.flatMap((exit) => {
+            activations.delete(sessionId)
+            return Deferred.done(done, exit)
+          })
+        )
+        return Effect.andThen(Effect.forkIn(run, backendScope, { startImmediately: true }), Deferred.await(done))
+      }
+      return Deferred.await(pending)
+    })
+
+  const resume = (sessionId: SessionId.SessionId, workingDirOverride: string | undefined) =>
+    Effect.gen(function*() {
+      if (tombstones.has(sessionId) || stopping) {
+        return yield* new SessionEnded({ sessionId, reason: stopping ? "stopped" : "ended" })
+      }
+      const location = yield* store.find(sessionId)
+      const loaded = yield* store.load(location)
+      const metadata = loaded.metadata
+      if (metadata.ended === true) {
+        tombstones.add(sessionId)
+        return yield* new SessionEnded({ sessionId, reason: "ended" })
+      }
+      const repaired = Transcript.repair(loaded.messages, "interrupted by restart")
+      if (repaired.inserted + repaired.dropped > 0 || loaded.tornLastLine) {
+        yield* store.save(location, repaired.messages)
+      }
+      yield* guard.ensure
+      const bundle = yield* loader.load(typeof metadata.bundle === "string" ? metadata.bundle : undefined)
+      const workingDir = yield* resolveWorkingDir(
+        workingDirOverride ?? (typeof metadata.working_dir === "string" ? metadata.working_dir : "~")
+      )
+      const info = new SessionInfo({
+        sessionId,
+        projectId: location.projectId,
+        workingDir,
+        isActive: true,
+        ...(typeof metadata.app === "string" ? { app: metadata.app } : {}),
+        ...(typeof metadata.description === "string" ? { description: metadata.description } : {}),
+        bundle: bundle.name,
+        bundleVersion: bundle.version
+      })
+      const turns = typeof metadata.turn_count === "number" ? metadata.turn_count : 0
+      return yield* startActor(info, bundle, location, repaired.messages, turns)
+    }).pipe(
+      Effect.catchTag("InvalidSessionId", Effect.die),
+      Effect.mapError((reason) => new ReconnectError({ sessionId, reason }))
+    )
+
+  const resumeSession = Effect.fn("SessionBackend.resumeSession")(
+    function*(id: string, resumeOptions: ResumeOptions = {}) {
+      const sessionId = yield* SessionId.decode(id).pipe(Effect.orDie)
+      const actor = yield* activate(sessionId, resumeOptions.workingDir)
+      return actor.info
+    }
+  )
 
   const sendMessage = (id: string, text: string): Effect.Effect<string, SendError> =>
     Effect.suspend(() => {
@@ -193,12 +353,13 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   )
 
   const endSession = Effect.fn("SessionBackend.endSession")(function*(id: string) {
+    if (!SessionId.isSessionId(id)) return
+    // the tombstone first: in memory at once, then on disk, so the session never comes back
+    tombstones.add(id)
     const actor = live(id)
-    if (actor === undefined) {
-      if (SessionId.isSessionId(id)) tombstones.add(id)
-      return
-    }
-    tombstones.add(actor.sessionId)
+    const location = yield* store.find(id).pipe(Effect.option)
+    if (Option.isSome(location)) yield* store.saveMetadata(location.value, { ended: true }).pipe(Effect.ignore)
+    if (actor === undefined || actor.endReason === "passivated") return
     // in the backend's scope, so a caller that goes away cannot cut the shutdown short; it starts
     // at once, so the session stops accepting messages before this call returns or suspends
     yield* Effect.forkIn(shutdown(actor, "ended", endDrain), backendScope, { startImmediately: true })
@@ -206,7 +367,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   })
 
   /** Shuts an actor down and forgets it; the shutdown runs once however many callers ask. */
-  const shutdown = (actor: SessionActor, reason: "ended" | "stopped", drain: Duration.Duration) =>
+  const shutdown = (actor: SessionActor, reason: "ended" | "stopped" | "passivated", drain: Duration.Duration) =>
     actor.shutdown(reason, drain, () => actors.delete(actor.sessionId))
 
   const stop = Effect.suspend(() => {
@@ -216,6 +377,18 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       discard: true
     })
   }).pipe(Effect.uninterruptible, Effect.withSpan("SessionBackend.stop"))
+
+  // passivation: one sweeper for all sessions, on the Clock
+  const idleMillis = Duration.toMillis(Duration.fromInputUnsafe(options.idleTimeout ?? Duration.minutes(30)))
+  const sweep = Effect.suspend(() => {
+    const now = config.clock.currentTimeMillisUnsafe()
+    const idle = Array.from(actors.values()).filter((actor) => actor.isIdle && now - actor.lastActive >= idleMillis)
+    return Effect.forEach(idle, (actor) => shutdown(actor, "passivated", Duration.zero), { discard: true })
+  })
+  yield* Effect.forkIn(
+    Effect.repeat(sweep, Schedule.spaced(Duration.millis(Math.max(1, Math.floor(idleMillis / 10))))),
+    backendScope
+  )
 
   yield* Effect.addFinalizer(() => stop)
 
@@ -229,6 +402,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     events,
     cancelSession,
     endSession,
+    resumeSession,
     resolveApproval: (id, requestId, choice) =>
       Effect.sync(() => live(id)?.resolveApproval(requestId, choice) ?? false),
     pendingApprovals: (id) =>
@@ -246,12 +420,21 @@ const positive = (name: string, value: number): number => {
   return value
 }
 
-/** The backend with its default options; needs a `BundleLoader`. */
-export const layer: Layer.Layer<SessionBackend, never, BundleLoader.BundleLoader> = Layer.effect(SessionBackend, make())
+/** The backend with its default options; needs a `BundleLoader`, a `TranscriptStore` and a `CwdGuard`. */
+export const layer: Layer.Layer<
+  SessionBackend,
+  never,
+  BundleLoader.BundleLoader | TranscriptStore.TranscriptStore | CwdGuard.CwdGuard
+> = Layer.effect(SessionBackend, make())
 
-/** The backend with the given options; needs a `BundleLoader`. */
-export const layerWith = (options: Options): Layer.Layer<SessionBackend, never, BundleLoader.BundleLoader> =>
-  Layer.effect(SessionBackend, make(options))
+/** The backend with the given options; needs a `BundleLoader`, a `TranscriptStore` and a `CwdGuard`. */
+export const layerWith = (
+  options: Options
+): Layer.Layer<
+  SessionBackend,
+  never,
+  BundleLoader.BundleLoader | TranscriptStore.TranscriptStore | CwdGuard.CwdGuard
+> => Layer.effect(SessionBackend, make(options))
 
 /** Calls the mock backend ran, in order. */
 export class MockCalls extends Context.Service<MockCalls, {
@@ -276,4 +459,6 @@ export const layerMock: Layer.Layer<SessionBackend | MockCalls> = Layer.effectCo
   return Context.make(SessionBackend, recording(backend, calls)).pipe(
     Context.add(MockCalls, { calls: Effect.sync(() => calls.slice()) })
   )
-})).pipe(Layer.provide(BundleLoader.layerBundles([echoBundle])))
+})).pipe(
+  Layer.provide([BundleLoader.layerBundles([echoBundle]), TranscriptStore.layerMemory(), CwdGuard.layer])
+)

@@ -12,8 +12,8 @@ export const CancelLevel = Schema.Literals(["graceful", "immediate"])
 /** How hard a cancel stops a turn. */
 export type CancelLevel = typeof CancelLevel.Type
 
-/** Why a session stopped accepting messages. */
-export const EndReason = Schema.Literals(["ended", "stopped"])
+/** Why a session stopped accepting messages: ended for good, stopped with the backend, or released when idle. */
+export const EndReason = Schema.Literals(["ended", "stopped", "passivated"])
 /** Why a session stopped accepting messages. */
 export type EndReason = typeof EndReason.Type
 
@@ -37,7 +37,9 @@ export class SessionEnded extends Schema.TaggedError<SessionEnded>()("SessionEnd
   override get message() {
     return this.reason === "ended"
       ? `Session '${this.sessionId}' has ended`
-      : `Session '${this.sessionId}' was stopped with the backend`
+      : this.reason === "stopped"
+      ? `Session '${this.sessionId}' was stopped with the backend`
+      : `Session '${this.sessionId}' was released from memory while idle`
   }
 }
 
@@ -102,6 +104,17 @@ export class TranscriptCorrupt extends Schema.TaggedError<TranscriptCorrupt>()("
   }
 }
 
+/** Reading or writing a session's files failed; `path` says which. */
+export class TranscriptStoreError extends Schema.TaggedError<TranscriptStoreError>()("TranscriptStoreError", {
+  path: Schema.String,
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    return `Session files at '${this.path}': ${this.detail}`
+  }
+}
+
 /** A bundle could not be loaded or prepared. */
 export class BundleLoadError extends Schema.TaggedError<BundleLoadError>()("BundleLoadError", {
   bundle: Schema.String,
@@ -137,6 +150,7 @@ export class InvalidSessionId extends Schema.TaggedError<InvalidSessionId>()("In
 export const ReconnectReason = Schema.Union([
   TranscriptNotFound,
   TranscriptCorrupt,
+  TranscriptStoreError,
   BundleLoadError,
   InvalidWorkingDir,
   SessionEnded
@@ -165,6 +179,7 @@ export const SessionError = Schema.Union([
   ReconnectError,
   TranscriptNotFound,
   TranscriptCorrupt,
+  TranscriptStoreError,
   BundleLoadError,
   InvalidWorkingDir,
   InvalidSessionId

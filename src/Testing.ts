@@ -8,8 +8,10 @@
 import { Deferred, Duration, Effect, Layer } from "effect"
 import type { AgentSession, ApprovalRequest, TurnContext } from "./AgentSession.ts"
 import * as BundleLoader from "./BundleLoader.ts"
+import * as CwdGuard from "./CwdGuard.ts"
 import * as SessionBackend from "./SessionBackend.ts"
 import * as SessionEvent from "./SessionEvent.ts"
+import * as TranscriptStore from "./TranscriptStore.ts"
 
 /**
  * One step of a scripted turn. A step that succeeds with a string sets the
@@ -38,7 +40,11 @@ export const stream =
       return text
     })
 
-/** Calls a tool: emits `tool:pre`, runs `run`, then emits `tool:post` with its result or `tool:error`. */
+/**
+ * Calls a tool as an orchestrator would: adds the assistant's tool call to the
+ * history, emits `tool:pre`, runs `run`, adds the tool's result (or its error)
+ * to the history, emits `tool:post` or `tool:error`, and checkpoints the transcript.
+ */
 export const toolCall = (
   tool: string,
   args: unknown,
@@ -47,11 +53,19 @@ export const toolCall = (
 (turn) =>
   Effect.gen(function*() {
     const toolCallId = `call_${turn.turn}_${tool}`
+    yield* turn.history.append([{
+      role: "assistant",
+      content: null,
+      tool_calls: [{ id: toolCallId, tool, arguments: args }]
+    }])
     yield* turn.emit(SessionEvent.ToolPre, { toolCallId, tool, arguments: args })
     const exit = yield* Effect.exit(run)
+    const content = exit._tag === "Success" ? JSON.stringify(exit.value ?? null) : `Error: ${String(exit.cause)}`
+    yield* turn.history.append([{ role: "tool", tool_call_id: toolCallId, name: tool, content }])
     yield* exit._tag === "Success"
       ? turn.emit(SessionEvent.ToolPost, { toolCallId, tool, result: exit.value })
       : turn.emit(SessionEvent.ToolError, { toolCallId, tool, error: String(exit.cause) })
+    yield* turn.checkpoint
   })
 
 /** Asks for approval; answers `"approved:<choice>"` or `"denied:<choice>"`. */
@@ -118,8 +132,15 @@ export const bundle = (options: BundleOptions = {}): BundleLoader.PreparedBundle
 export const layerBundleLoader = (options: BundleOptions = {}): Layer.Layer<BundleLoader.BundleLoader> =>
   BundleLoader.layerBundles([bundle(options)])
 
-/** The whole backend in memory over the scripted engine. */
-export const layer = (
-  options: BundleOptions & { readonly backend?: SessionBackend.Options | undefined } = {}
-): Layer.Layer<SessionBackend.SessionBackend> =>
-  SessionBackend.layerWith(options.backend ?? {}).pipe(Layer.provide(layerBundleLoader(options)))
+/** What `layer` accepts: the scripted bundle, the backend's options, and where transcripts go. */
+export interface LayerOptions extends BundleOptions {
+  readonly backend?: SessionBackend.Options | undefined
+  /** Default: a fresh in-memory store. Pass `TranscriptStore.layerFileNode({ home })` to test on disk. */
+  readonly store?: Layer.Layer<TranscriptStore.TranscriptStore> | undefined
+}
+
+/** The whole backend over the scripted engine (in memory unless `store` says otherwise). */
+export const layer = (options: LayerOptions = {}): Layer.Layer<SessionBackend.SessionBackend> =>
+  SessionBackend.layerWith(options.backend ?? {}).pipe(
+    Layer.provide([layerBundleLoader(options), options.store ?? TranscriptStore.layerMemory(), CwdGuard.layer])
+  )

@@ -10,6 +10,9 @@ export * as AgentSession from "./AgentSession.ts"
 /** Resolves bundle references to prepared bundles that create sessions. */
 export * as BundleLoader from "./BundleLoader.ts"
 
+/** Keeps the process cwd alive for bundle loads. */
+export * as CwdGuard from "./CwdGuard.ts"
+
 /** The session backend service and its layers. */
 export * as SessionBackend from "./SessionBackend.ts"
 
@@ -27,6 +30,9 @@ export * as SessionInfo from "./SessionInfo.ts"
 
 /** Transcripts: the message schema, the JSONL codec and orphan repair. */
 export * as Transcript from "./Transcript.ts"
+
+/** Where transcripts and metadata live on disk (or in memory). */
+export * as TranscriptStore from "./TranscriptStore.ts"
 
 /** A scripted engine and in-memory layers for tests. */
 export * as Testing from "./Testing.ts"

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Ref, Stream } from "effect"
-import { BundleLoader, SessionBackend, Testing } from "effect-session-backend"
+import { BundleLoader, CwdGuard, SessionBackend, Testing, TranscriptStore } from "effect-session-backend"
 import type { SessionError } from "effect-session-backend"
 import { TestClock } from "effect/testing"
 
@@ -86,7 +86,11 @@ describe("SessionBackend end and stop", () => {
         assert.strictEqual(gone._tag, "SessionNotFound")
         yield* sessions.endSession(sessionId)
         assert.strictEqual(yield* Ref.get(cleanups), 1)
-      }).pipe(Effect.provide(SessionBackend.layer.pipe(Layer.provide(BundleLoader.layerBundles([bundle])))))
+      }).pipe(Effect.provide(
+        SessionBackend.layer.pipe(
+          Layer.provide([BundleLoader.layerBundles([bundle]), TranscriptStore.layerMemory(), CwdGuard.layer])
+        )
+      ))
     }))
 
   it.effect("a caller of endSession that goes away does not cut the end short", () =>

@@ -17,6 +17,8 @@ export class EventLog {
   private head = 0
   private waiters: Array<() => void> = []
   private closed = false
+  /** Readers attached now. */
+  subscribers = 0
   /** Sequence number of the last event published (0 before the first). */
   lastSeq = 0
 
@@ -65,6 +67,13 @@ export class EventLog {
 
   /** The events after `after` (default: only new ones), then every new one until the log closes. */
   stream(after?: number): Stream.Stream<SessionEvent.SessionEvent, EventsUnavailable> {
+    return Stream.suspend(() => {
+      this.subscribers++
+      return this.read(after).pipe(Stream.ensuring(Effect.sync(() => this.subscribers--)))
+    })
+  }
+
+  private read(after: number | undefined): Stream.Stream<SessionEvent.SessionEvent, EventsUnavailable> {
     return Stream.fromPull(Effect.suspend(() => {
       // a cursor that is not a sequence number of this log (negative, fractional, or from the future,
       // as after the backend restarted) cannot be served without a gap or a duplicate

@@ -30,6 +30,7 @@ export const recording = (service: Service, calls: Array<RecordedCall>): Service
     events: (...args) => recordedStream("events", args, () => service.events(...args)),
     cancelSession: (...args) => recorded("cancelSession", args, () => service.cancelSession(...args)),
     endSession: (...args) => recorded("endSession", args, () => service.endSession(...args)),
+    resumeSession: (...args) => recorded("resumeSession", args, () => service.resumeSession(...args)),
     resolveApproval: (...args) => recorded("resolveApproval", args, () => service.resolveApproval(...args)),
     pendingApprovals: (...args) => recorded("pendingApprovals", args, () => service.pendingApprovals(...args)),
     getSessionInfo: (...args) => recorded("getSessionInfo", args, () => service.getSessionInfo(...args)),

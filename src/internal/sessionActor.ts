@@ -6,6 +6,7 @@ import * as SessionEvent from "../SessionEvent.ts"
 import type { SessionId } from "../SessionId.ts"
 import type { SessionInfo } from "../SessionInfo.ts"
 import type { EventLog } from "./eventLog.ts"
+import type { History } from "./sessionHistory.ts"
 
 /** What every actor shares, resolved once by the backend. */
 export interface ActorConfig {
@@ -16,6 +17,12 @@ export interface ActorConfig {
   readonly mailboxCapacity: number
   readonly replayWindow: number
   readonly approvalTimeout: Duration.Duration
+}
+
+/** Where an actor writes what is not the conversation. */
+export interface ActorSink {
+  /** Merges a patch into the session's metadata. */
+  readonly metadata: (patch: Record<string, unknown>) => Effect.Effect<void, unknown>
 }
 
 /** The ways one turn can fail its sender. */
@@ -60,6 +67,14 @@ class RunningTurn implements AgentSession.TurnContext {
     return this.emitFunction ??= (event, fields) => this.actor.emit(event, fields)
   }
 
+  get history(): AgentSession.SessionHistory {
+    return this.actor.history
+  }
+
+  get checkpoint(): Effect.Effect<void> {
+    return this.actor.checkpoint
+  }
+
   get requestApproval(): AgentSession.TurnContext["requestApproval"] {
     return this.approvalFunction ??= (request) => this.actor.requestApproval(request)
   }
@@ -100,18 +115,35 @@ export class SessionActor {
   approvals: Map<string, PendingApproval> | undefined = undefined
   readonly closed = Deferred.makeUnsafe<void>()
   private turns = 0
+  /** Clock time of the last turn's end (or of the start); idle time is counted from it. */
+  lastActive: number
 
   constructor(
     readonly info: SessionInfo,
     readonly agent: AgentSession.AgentSession,
     readonly scope: Scope.Closeable,
     readonly log: EventLog,
-    readonly config: ActorConfig
-  ) {}
+    readonly config: ActorConfig,
+    readonly history: History<unknown>,
+    readonly sink: ActorSink,
+    /** Turns completed over the session's life, before this activation. */
+    private completedTurns = 0
+  ) {
+    this.lastActive = config.clock.currentTimeMillisUnsafe()
+  }
+
+  /** Nothing running, queued, waiting for approval, or listening: the session may be released from memory. */
+  get isIdle(): boolean {
+    return this.status === "open" && !this.working && this.mailbox.length === 0 &&
+      (this.approvals === undefined || this.approvals.size === 0) && this.log.subscribers === 0
+  }
 
   get sessionId(): SessionId {
     return this.info.sessionId as SessionId
   }
+
+  /** Writes what the engine added to the history; a failed write fails the turn. */
+  readonly checkpoint: Effect.Effect<void> = Effect.suspend(() => this.history.flush).pipe(Effect.orDie)
 
   /** Publishes an event stamped with the Clock's time, now. */
   publish<C extends SessionEvent.Constructor>(event: C, fields: SessionEvent.Fields<C>): SessionEvent.SessionEvent {
@@ -186,31 +218,67 @@ export class SessionActor {
     const running = new RunningTurn(this, envelope)
     this.current = running
     this.publish(SessionEvent.PromptSubmit, { prompt: envelope.prompt, turn: envelope.turn })
+    this.history.add({ role: "user", content: envelope.prompt })
     return Effect.onExit(
-      this.agent.runTurn(envelope.prompt, running),
+      // the prompt is in the transcript before the engine sees it
+      Effect.andThen(this.history.flush, this.agent.runTurn(envelope.prompt, running)),
       // the worker is interrupted by an immediate cancel, an end, or a stop
-      (exit) => Effect.sync(() => this.settle(running, exit))
+      (exit) => this.finish(running, exit)
     ).pipe(Effect.exit, Effect.asVoid)
   }
 
+  /**
+   * Writes how the turn ended to the transcript (the answer; or, after a cancel
+   * or a failure, a synthetic result for every unanswered tool call and a
+   * closing note), then tells the sender. A write that fails fails the turn.
+   */
+  private finish(running: RunningTurn, exit: Exit.Exit<string, unknown>): Effect.Effect<void> {
+    const outcome: Exit.Exit<string, TurnError> = Exit.isSuccess(exit)
+      ? Exit.succeed(exit.value)
+      : Exit.fail(this.failureOf(running, exit.cause))
+    let written: Effect.Effect<void, unknown>
+    if (Exit.isSuccess(outcome)) {
+      this.history.add({ role: "assistant", content: outcome.value })
+      written = this.history.flush
+    } else {
+      const cancelled = outcome.cause.reasons.some((r) => r._tag === "Fail" && r.error._tag === "TurnCancelled")
+      written = this.history.repair("cancelled").pipe(
+        Effect.andThen(Effect.suspend(() => {
+          if (!cancelled) return Effect.void
+          this.history.add({ role: "assistant", content: "The operation was cancelled." })
+          return this.history.flush
+        }))
+      )
+    }
+    return written.pipe(
+      Effect.andThen(this.sink.metadata({ turn_count: ++this.completedTurns })),
+      Effect.matchCause({
+        onSuccess: () => this.settle(running, outcome),
+        onFailure: (cause) =>
+          this.settle(running, Exit.fail(new TurnFailed({ sessionId: this.sessionId, cause: Cause.squash(cause) })))
+      })
+    )
+  }
+
   /** Tells the sender how its turn ended, with the events that say so. */
-  private settle(running: RunningTurn, exit: Exit.Exit<string, unknown>): void {
+  private settle(running: RunningTurn, outcome: Exit.Exit<string, TurnError>): void {
     const { envelope } = running
     const turn = envelope.turn
     if (this.current === running) this.current = undefined
-    if (Exit.isSuccess(exit)) {
-      this.publish(SessionEvent.PromptComplete, { response: exit.value, turn })
+    if (Exit.isSuccess(outcome)) {
+      this.publish(SessionEvent.PromptComplete, { response: outcome.value, turn })
       this.publish(SessionEvent.OrchestratorComplete, { status: "completed", turn })
-      Deferred.doneUnsafe(envelope.reply, exit as Exit.Exit<string>)
     } else {
-      const error = this.failureOf(running, exit.cause)
-      if (error._tag === "TurnCancelled") this.publish(SessionEvent.CancelCompleted, { level: error.level })
+      const failure = outcome.cause.reasons[0]
+      const error = failure?._tag === "Fail" ? failure.error : undefined
+      if (error?._tag === "TurnCancelled") this.publish(SessionEvent.CancelCompleted, { level: error.level })
       this.publish(SessionEvent.OrchestratorComplete, {
-        status: error._tag === "TurnFailed" ? "failed" : "cancelled",
+        status: error?._tag === "TurnFailed" ? "failed" : "cancelled",
         turn
       })
-      Deferred.doneUnsafe(envelope.reply, Exit.fail(error))
     }
+    this.lastActive = this.config.clock.currentTimeMillisUnsafe()
+    Deferred.doneUnsafe(envelope.reply, outcome)
     running.markSettled()
   }
 
