@@ -137,7 +137,7 @@ export const parseJsonl = (text: string, sessionId: string): Effect.Effect<Parse
           new TranscriptCorrupt({ sessionId, line: index + 1, detail: oneLine(`invalid JSON: ${json.failure}`) })
         )
       }
-      if (isMessage(json.success)) {
+      if (looksLikeMessage(json.success) || isMessage(json.success)) {
         messages.push(json.success)
         continue
       }
@@ -149,6 +149,30 @@ export const parseJsonl = (text: string, sessionId: string): Effect.Effect<Parse
     }
     return Effect.succeed({ messages, tornLastLine: false })
   })
+
+const roles: ReadonlySet<unknown> = new Set(Role.literals)
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+const isToolCall = (u: unknown): boolean =>
+  isRecord(u) && typeof u.id === "string" && "arguments" in u
+    ? typeof u.tool === "string"
+    : isRecord(u) && typeof u.id === "string" && isRecord(u.function) && typeof u.function.name === "string" &&
+      "arguments" in u.function && (u.type === undefined || u.type === "function")
+
+/**
+ * The fast path of `parseJsonl`: a hand-written check of the common shapes,
+ * several times cheaper than the schema on long transcripts. It accepts only
+ * what `Message` accepts; anything it does not recognise goes to the schema.
+ */
+const looksLikeMessage = (u: unknown): u is Message => {
+  if (!isRecord(u) || !roles.has(u.role) || !("content" in u)) return false
+  const content = u.content
+  if (!(typeof content === "string" || content === null || (Array.isArray(content) && content.every(isRecord)))) {
+    return false
+  }
+  if (u.tool_calls !== undefined && !(Array.isArray(u.tool_calls) && u.tool_calls.every(isToolCall))) return false
+  if (u.tool_call_id !== undefined && typeof u.tool_call_id !== "string") return false
+  return u.name === undefined || typeof u.name === "string"
+}
 
 /** Writes messages as JSONL: one message per line, each line ending in a newline. */
 export const toJsonl = (messages: ReadonlyArray<Message>): string =>

@@ -74,6 +74,7 @@ export class TranscriptStore extends Context.Service<TranscriptStore, Service>()
 /** The few file operations the store needs; the file and memory layers differ only here. */
 interface Files {
   readonly read: (file: string) => Effect.Effect<Option.Option<string>, TranscriptStoreError>
+  readonly exists: (file: string) => Effect.Effect<boolean, TranscriptStoreError>
   readonly append: (file: string, text: string) => Effect.Effect<void, TranscriptStoreError>
   readonly replace: (file: string, text: string) => Effect.Effect<void, TranscriptStoreError>
   readonly list: (directory: string) => Effect.Effect<ReadonlyArray<string>, TranscriptStoreError>
@@ -112,7 +113,7 @@ const make = (home: string, files: Files): Service => {
           // a project id never holds a separator, so the path stays under `projects`
           if (projectId.includes("/") || projectId === "..") continue
           const location = at(id, projectId)
-          if (Option.isSome(yield* files.read(location.transcriptPath))) return location
+          if (yield* files.exists(location.transcriptPath)) return location
         }
         return yield* new TranscriptNotFound({ sessionId: id })
       }),
@@ -164,6 +165,7 @@ export const layerFile = (
             Effect.catchIf(isNotFound, () => Effect.succeedNone),
             Effect.mapError(failed(file, "cannot read"))
           ),
+        exists: (file) => fs.exists(file).pipe(Effect.mapError(failed(file, "cannot look up"))),
         append: (file, text) => durable(file, text, "a").pipe(Effect.mapError(failed(file, "cannot append"))),
         replace: (file, text) => {
           const temp = `${file}.${globalThis.crypto.randomUUID()}.tmp`
@@ -193,6 +195,7 @@ export const layerMemory = (home = "/memory"): Layer.Layer<TranscriptStore> =>
     const contents = new Map<string, string>()
     const files: Files = {
       read: (file) => Effect.sync(() => Option.fromNullishOr(contents.get(file))),
+      exists: (file) => Effect.sync(() => contents.has(file)),
       append: (file, text) => Effect.sync(() => void contents.set(file, (contents.get(file) ?? "") + text)),
       replace: (file, text) => Effect.sync(() => void contents.set(file, text)),
       list: (directory) =>
