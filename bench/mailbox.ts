@@ -8,7 +8,7 @@
  *   BENCH_MESSAGES=50000 BENCH_IDLE_SESSIONS=20000 npm run bench   (a quicker run)
  */
 import { Deferred, Effect, Fiber, Layer, Queue } from "effect"
-import { SessionBackend, Testing } from "../src/index.ts"
+import { SessionBackend, SessionError, SessionId, Testing, TranscriptStore } from "../src/index.ts"
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 200_000)
 const parallelSessions = 1_000
@@ -137,6 +137,27 @@ const heapUsed = () => {
   return process.memoryUsage().heapUsed
 }
 
+/**
+ * A store that keeps nothing: the idle-memory figure is the heap of a live
+ * session, not of the transcripts (which a real deployment keeps on disk).
+ */
+const layerNoStorage = Layer.succeed(TranscriptStore.TranscriptStore, {
+  home: "/nowhere",
+  locate: (sessionId, workingDir) =>
+    Effect.map(SessionId.decode(sessionId), (id) => ({
+      sessionId: id,
+      projectId: workingDir,
+      directory: "",
+      transcriptPath: "",
+      metadataPath: ""
+    })),
+  find: (sessionId) => Effect.fail(new SessionError.TranscriptNotFound({ sessionId })),
+  load: (location) => Effect.fail(new SessionError.TranscriptNotFound({ sessionId: location.sessionId })),
+  append: () => Effect.void,
+  save: () => Effect.void,
+  saveMetadata: () => Effect.void
+})
+
 const idleMemory = Effect.gen(function*() {
   const sessions = yield* SessionBackend.SessionBackend
   const before = heapUsed()
@@ -204,7 +225,9 @@ const program = Effect.gen(function*() {
 
   console.log(`\nheap per idle live session (${idleSessions} sessions):`)
   const bare = yield* Effect.scoped(bareIdleMemory)
-  const idle = yield* withBackend(idleMemory)
+  const idle = yield* idleMemory.pipe(
+    Effect.provide(Testing.layer({ store: layerNoStorage }) satisfies Layer.Layer<SessionBackend.SessionBackend>)
+  )
   console.log(`  bare Effect fiber + Queue        ${bare} bytes`)
   console.log(`  SessionBackend session           ${idle.perSession} bytes   (target < 4096; the origin ~5,500)`)
 })

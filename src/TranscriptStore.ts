@@ -192,12 +192,19 @@ export const layerFileNode = (options: { readonly home?: string | undefined } = 
 /** The store in memory, same layout and behaviour, for tests. */
 export const layerMemory = (home = "/memory"): Layer.Layer<TranscriptStore> =>
   Layer.sync(TranscriptStore, () => {
-    const contents = new Map<string, string>()
+    // each file is the list of the texts written to it, so an append costs what it appends
+    const contents = new Map<string, Array<string>>()
     const files: Files = {
-      read: (file) => Effect.sync(() => Option.fromNullishOr(contents.get(file))),
+      read: (file) =>
+        Effect.sync(() => Option.map(Option.fromNullishOr(contents.get(file)), (parts) => parts.join(""))),
       exists: (file) => Effect.sync(() => contents.has(file)),
-      append: (file, text) => Effect.sync(() => void contents.set(file, (contents.get(file) ?? "") + text)),
-      replace: (file, text) => Effect.sync(() => void contents.set(file, text)),
+      append: (file, text) =>
+        Effect.sync(() => {
+          const parts = contents.get(file)
+          if (parts === undefined) contents.set(file, [text])
+          else parts.push(text)
+        }),
+      replace: (file, text) => Effect.sync(() => void contents.set(file, [text])),
       list: (directory) =>
         Effect.sync(() => {
           const names = new Set<string>()

@@ -220,8 +220,8 @@ export class SessionActor {
     this.publish(SessionEvent.PromptSubmit, { prompt: envelope.prompt, turn: envelope.turn })
     this.history.add({ role: "user", content: envelope.prompt })
     return Effect.onExit(
-      // the prompt is in the transcript before the engine sees it
-      Effect.andThen(this.history.flush, this.agent.runTurn(envelope.prompt, running)),
+      // the prompt is written with the turn's first checkpoint or its end, whichever comes first
+      this.agent.runTurn(envelope.prompt, running),
       // the worker is interrupted by an immediate cancel, an end, or a stop
       (exit) => this.finish(running, exit)
     ).pipe(Effect.exit, Effect.asVoid)
@@ -251,7 +251,7 @@ export class SessionActor {
       )
     }
     return written.pipe(
-      Effect.andThen(this.sink.metadata({ turn_count: ++this.completedTurns })),
+      Effect.andThen(this.countTurn),
       Effect.matchCause({
         onSuccess: () => this.settle(running, outcome),
         onFailure: (cause) =>
@@ -259,6 +259,31 @@ export class SessionActor {
       })
     )
   }
+
+  /** Metadata written at most once a second (the transcript is the record; `turn_count` is a summary). */
+  private metadataWrittenAt = Number.NEGATIVE_INFINITY
+  private metadataBehind = false
+
+  private readonly countTurn: Effect.Effect<void, unknown> = Effect.suspend(() => {
+    this.completedTurns++
+    const now = this.config.clock.currentTimeMillisUnsafe()
+    if (now - this.metadataWrittenAt < 1000) {
+      this.metadataBehind = true
+      return Effect.void
+    }
+    return this.writeMetadata(now)
+  })
+
+  private writeMetadata(now: number): Effect.Effect<void, unknown> {
+    this.metadataWrittenAt = now
+    this.metadataBehind = false
+    return this.sink.metadata({ turn_count: this.completedTurns })
+  }
+
+  /** Writes the metadata that the once-a-second rule held back. */
+  private readonly flushMetadata: Effect.Effect<void> = Effect.suspend(() =>
+    this.metadataBehind ? this.writeMetadata(this.config.clock.currentTimeMillisUnsafe()) : Effect.void
+  ).pipe(Effect.ignore)
 
   /** Tells the sender how its turn ended, with the events that say so. */
   private settle(running: RunningTurn, outcome: Exit.Exit<string, TurnError>): void {
@@ -386,6 +411,7 @@ export class SessionActor {
       return failQueued.pipe(
         Effect.andThen(drained),
         Effect.andThen(this.interruptWorker),
+        Effect.andThen(this.flushMetadata),
         Effect.andThen(Effect.sync(() => {
           this.publish(SessionEvent.SessionEnd, { reason })
           this.log.close()
