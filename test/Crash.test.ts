@@ -3,14 +3,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
 import { SessionBackend, Testing, Transcript, TranscriptStore } from "effect-session-backend"
 import * as childProcess from "node:child_process"
-import { createRequire } from "node:module"
 import * as path from "node:path"
-import { pathToFileURL } from "node:url"
+import { tsxLoader } from "./support/tsx.ts"
 
 const fixture = path.join(import.meta.dirname, "fixtures", "crashChild.ts")
-const tsxLoader = pathToFileURL(
-  path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "loader.mjs")
-).href
 
 /** Runs the fixture until it has acknowledged `acks` replies, then kills it with SIGKILL; returns what it printed. */
 const runAndKill = (home: string, acks: number) =>

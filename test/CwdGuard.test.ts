@@ -4,15 +4,10 @@ import { Effect, FileSystem, Layer, Ref } from "effect"
 import { BundleLoader, CwdGuard, Testing } from "effect-session-backend"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
 import * as path from "node:path"
-import { pathToFileURL } from "node:url"
+import { tsxLoader } from "./support/tsx.ts"
 
 const fixture = path.join(import.meta.dirname, "fixtures", "cwdChild.ts")
-// resolved here, not by the child: its cwd is the folder being deleted
-const tsxLoader = pathToFileURL(
-  path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "loader.mjs")
-).href
 
 /** Runs the fixture in `cwd`, deletes `cwd` once it is up, lets it load a bundle, and returns what it printed. */
 const runChild = (cwd: string, home: string, mode: "guarded" | "bare") =>
