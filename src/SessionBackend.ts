@@ -118,9 +118,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     context: yield* Effect.context<never>(),
     clock: yield* Clock.Clock,
     mailboxCapacity: positive("mailboxCapacity", options.mailboxCapacity ?? 256),
-    replayWindow: positive("replayWindow", options.replayWindow ?? 1024),
     approvalTimeout: Duration.fromInputUnsafe(options.approvalTimeout ?? Duration.minutes(5))
   }
+  const replayWindow = positive("replayWindow", options.replayWindow ?? 1024)
   const endDrain = Duration.fromInputUnsafe(options.endDrainTimeout ?? Duration.seconds(5))
   const stopDrain = Duration.fromInputUnsafe(options.stopTimeout ?? Duration.seconds(10))
   const home = options.homeDirectory ?? os.homedir()
@@ -183,7 +183,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       info,
       agent,
       scope,
-      new EventLog(sessionId, config.replayWindow),
+      new EventLog(sessionId, replayWindow),
       config,
       history,
       { metadata: (patch) => store.saveMetadata(location, patch) },

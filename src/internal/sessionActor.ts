@@ -15,7 +15,6 @@ export interface ActorConfig {
   /** The backend's clock, which stamps every event. */
   readonly clock: Clock.Clock
   readonly mailboxCapacity: number
-  readonly replayWindow: number
   readonly approvalTimeout: Duration.Duration
 }
 
