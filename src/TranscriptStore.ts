@@ -119,10 +119,13 @@ const make = (home: string, files: Files): Service => {
       }),
     load: (location) =>
       Effect.gen(function*() {
-        const text = yield* files.read(location.transcriptPath)
+        // both files at once: on a cold session this is most of the reconnect's fixed cost
+        const [text, metadata] = yield* Effect.all([files.read(location.transcriptPath), readMetadata(location)], {
+          concurrency: 2
+        })
         if (Option.isNone(text)) return yield* new TranscriptNotFound({ sessionId: location.sessionId })
         const parsed = yield* Transcript.parseJsonl(text.value, location.sessionId)
-        return { ...parsed, metadata: yield* readMetadata(location) }
+        return { ...parsed, metadata }
       }),
     append: (location, messages) =>
       messages.length === 0 ? Effect.void : files.append(location.transcriptPath, Transcript.toJsonl(messages)),
