@@ -178,10 +178,24 @@ const bareIdleMemory = Effect.gen(function*() {
   return perSession
 })
 
+/**
+ * The backend over the echo engine. The headline figures use a store that
+ * keeps nothing, as the origin's echo workload writes nothing; the "in-memory
+ * store" lines add the work of writing every turn to `TranscriptStore.layerMemory`.
+ */
 const withBackend = <A, E>(
   effect: Effect.Effect<A, E, SessionBackend.SessionBackend>,
-  backend: SessionBackend.Options = {}
-) => effect.pipe(Effect.provide(Testing.layer({ backend }) satisfies Layer.Layer<SessionBackend.SessionBackend>))
+  backend: SessionBackend.Options = {},
+  storage: "none" | "memory" = "none"
+) =>
+  effect.pipe(
+    Effect.provide(
+      Testing.layer({
+        backend,
+        store: storage === "none" ? layerNoStorage : TranscriptStore.layerMemory()
+      }) satisfies Layer.Layer<SessionBackend.SessionBackend>
+    )
+  )
 
 const program = Effect.gen(function*() {
   if (globalThis.gc === undefined) console.warn("run with node --expose-gc for the memory figures")
@@ -191,7 +205,8 @@ const program = Effect.gen(function*() {
     promise: yield* best(() => promiseSequential),
     bare: yield* best(() => Effect.scoped(bareSequential)),
     backend: yield* best(() => withBackend(backendSequential)),
-    spanned: yield* best(() => withBackend(backendSequentialSpanned))
+    spanned: yield* best(() => withBackend(backendSequentialSpanned)),
+    stored: yield* best(() => withBackend(backendSequential, {}, "memory"))
   }
   console.log(`  plain Promise queue              ${seq.promise}`)
   console.log(`  bare Effect Queue + Deferred     ${seq.bare}`)
@@ -199,10 +214,15 @@ const program = Effect.gen(function*() {
     `  SessionBackend.sendMessage       ${seq.backend}   (${(seq.backend / 62_000).toFixed(1)}x the origin's ~62,000)`
   )
   console.log(`  ... each call in a span          ${seq.spanned}   (why sendMessage is not an Effect.fn span)`)
+  console.log(`  ... over the in-memory store     ${seq.stored}`)
 
   console.log(`\n${parallelSessions} sessions in parallel (messages/s):`)
   let fastestBackend = Infinity
   for (let i = 0; i < rounds; i++) fastestBackend = Math.min(fastestBackend, yield* withBackend(backendParallel))
+  let fastestStored = Infinity
+  for (let i = 0; i < rounds; i++) {
+    fastestStored = Math.min(fastestStored, yield* withBackend(backendParallel, {}, "memory"))
+  }
   let fastestSmallWindow = Infinity
   for (let i = 0; i < rounds; i++) {
     fastestSmallWindow = Math.min(fastestSmallWindow, yield* withBackend(backendParallel, { replayWindow: 16 }))
@@ -217,6 +237,7 @@ const program = Effect.gen(function*() {
   console.log(
     `  SessionBackend.sendMessage       ${par.backend}   (${(par.backend / 68_000).toFixed(1)}x the origin's ~68,000)`
   )
+  console.log(`  ... over the in-memory store     ${rate(messages, fastestStored)}`)
   console.log(
     `  ... with replayWindow 16         ${
       rate(messages, fastestSmallWindow)
