@@ -1,7 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Stream } from "effect"
-import { SessionBackend, Testing } from "effect-session-backend"
-import type { SessionEvent } from "effect-session-backend"
+import { Deferred, Effect, Equal, Exit, Fiber, Schema, Stream } from "effect"
+import { SessionBackend, SessionEvent, Testing } from "effect-session-backend"
 import { TestClock } from "effect/testing"
 
 const seqs = (events: ReadonlyArray<SessionEvent.SessionEvent>) => events.map((event) => event.seq)
@@ -59,6 +58,24 @@ describe("SessionBackend events", () => {
       const kept = yield* sessions.events(sessionId, { after: 23 }).pipe(Stream.take(8), Stream.runCollect)
       assert.deepStrictEqual(seqs(kept), range(24, 31))
     }).pipe(Effect.provide(Testing.layer({ backend: { replayWindow: 8 } }))))
+
+  it.effect("published events are real instances of their schema classes", () =>
+    Effect.gen(function*() {
+      const sessions = yield* SessionBackend.SessionBackend
+      const { sessionId } = yield* sessions.createSession({ workingDir: "/srv" })
+      const turn = yield* sessions.execute(sessionId, "hi").pipe(Stream.runCollect, Effect.forkChild)
+      yield* TestClock.adjust("1 second")
+      const events = yield* Fiber.join(turn)
+      const encode = Schema.encodeSync(SessionEvent.SessionEvent)
+      const decode = Schema.decodeSync(SessionEvent.SessionEvent)
+      assert.isTrue(events.length > 5)
+      for (const event of events) {
+        assert.isTrue(Schema.is(SessionEvent.SessionEvent)(event), event._tag)
+        const viaNew = decode(encode(event))
+        assert.strictEqual(Object.getPrototypeOf(event), Object.getPrototypeOf(viaNew), event._tag)
+        assert.isTrue(Equal.equals(event, viaNew), event._tag)
+      }
+    }).pipe(Effect.provide(Testing.layer({ script: streaming }))))
 
   it.effect("a cursor this session never handed out is refused, not waited on", () =>
     Effect.gen(function*() {
