@@ -119,10 +119,19 @@ export class TranscriptStoreError extends Schema.TaggedError<TranscriptStoreErro
 export class BundleLoadError extends Schema.TaggedError<BundleLoadError>()("BundleLoadError", {
   bundle: Schema.String,
   detail: Schema.String,
+  /** The file at fault, when there is one. */
+  path: Schema.optional(Schema.String),
+  /** The field at fault (`providers[0].config.model`), when there is one. */
+  field: Schema.optional(Schema.String),
   cause: Schema.optional(Schema.Defect())
 }) {
   override get message() {
-    return `Bundle '${this.bundle}' could not be loaded: ${this.detail}`
+    const where = [this.path, this.field === undefined ? undefined : `field ${this.field}`].filter((part) =>
+      part !== undefined
+    )
+    return `Bundle '${this.bundle}' could not be loaded${
+      where.length > 0 ? ` (${where.join(", ")})` : ""
+    }: ${this.detail}`
   }
 }
 

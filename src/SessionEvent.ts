@@ -172,6 +172,66 @@ export class DisplayMessage extends Schema.TaggedClass<DisplayMessage>()("displa
   source: Schema.String
 }) {}
 
+/** The orchestrator is about to call the model (`iteration` counts the calls within the turn, from 1). */
+export class ProviderRequest extends Schema.TaggedClass<ProviderRequest>()("provider:request", {
+  ...envelope,
+  turn: Schema.Int,
+  iteration: Schema.Int,
+  provider: Schema.String,
+  model: Schema.String
+}) {}
+
+/** The model answered; token counts when the provider reports them. */
+export class ProviderResponse extends Schema.TaggedClass<ProviderResponse>()("provider:response", {
+  ...envelope,
+  turn: Schema.Int,
+  iteration: Schema.Int,
+  finishReason: Schema.String,
+  toolCalls: Schema.Int,
+  inputTokens: Schema.optional(Schema.Number),
+  outputTokens: Schema.optional(Schema.Number)
+}) {}
+
+/** The model call failed; `reason` is the `AiError` reason's tag (`RateLimitError`, `NetworkError` …). */
+export class ProviderError extends Schema.TaggedClass<ProviderError>()("provider:error", {
+  ...envelope,
+  turn: Schema.Int,
+  iteration: Schema.Int,
+  reason: Schema.String,
+  error: Schema.String
+}) {}
+
+/** A sub-agent started on a task the model delegated. */
+export class DelegateAgentSpawned extends Schema.TaggedClass<DelegateAgentSpawned>()("delegate:agent_spawned", {
+  ...envelope,
+  agent: Schema.String,
+  childSessionId: Schema.String,
+  task: Schema.String
+}) {}
+
+/** A sub-agent finished its task. */
+export class DelegateAgentCompleted extends Schema.TaggedClass<DelegateAgentCompleted>()("delegate:agent_completed", {
+  ...envelope,
+  agent: Schema.String,
+  childSessionId: Schema.String,
+  response: Schema.String
+}) {}
+
+/** A sub-agent failed or was cancelled. */
+export class DelegateError extends Schema.TaggedClass<DelegateError>()("delegate:error", {
+  ...envelope,
+  agent: Schema.String,
+  childSessionId: Schema.String,
+  error: Schema.String
+}) {}
+
+/** The session's bundle was reloaded; turns from now on use `version`. */
+export class BundleReloaded extends Schema.TaggedClass<BundleReloaded>()("bundle:reloaded", {
+  ...envelope,
+  bundle: Schema.String,
+  version: Schema.String
+}) {}
+
 /** Every event a session emits. */
 export const SessionEvent = Schema.Union([
   SessionStart,
@@ -193,7 +253,14 @@ export const SessionEvent = Schema.Union([
   ApprovalRequired,
   ApprovalGranted,
   ApprovalDenied,
-  DisplayMessage
+  DisplayMessage,
+  ProviderRequest,
+  ProviderResponse,
+  ProviderError,
+  DelegateAgentSpawned,
+  DelegateAgentCompleted,
+  DelegateError,
+  BundleReloaded
 ])
 /** Every event a session emits. */
 export type SessionEvent = typeof SessionEvent.Type
