@@ -5,7 +5,9 @@
  *
  * @since 0.1.0
  */
-import { Deferred, Duration, Effect, Layer } from "effect"
+import { Deferred, Duration, Effect, Layer, Stream } from "effect"
+import { AiError, LanguageModel } from "effect/ai"
+import type { Prompt, Response } from "effect/ai"
 import type { AgentSession, ApprovalRequest, TurnContext } from "./AgentSession.ts"
 import * as BundleLoader from "./BundleLoader.ts"
 import * as CwdGuard from "./CwdGuard.ts"
@@ -134,6 +136,8 @@ export const layerBundleLoader = (options: BundleOptions = {}): Layer.Layer<Bund
 
 /** What `layer` accepts: the scripted bundle, the backend's options, and where transcripts go. */
 export interface LayerOptions extends BundleOptions {
+  /** A prepared bundle to use instead of the scripted one (`Orchestrator.prepare(...)` for the real loop). */
+  readonly prepared?: BundleLoader.PreparedBundle | undefined
   readonly backend?: SessionBackend.Options | undefined
   /** Default: a fresh in-memory store. Pass `TranscriptStore.layerFileNode({ home })` to test on disk. */
   readonly store?: Layer.Layer<TranscriptStore.TranscriptStore> | undefined
@@ -142,5 +146,97 @@ export interface LayerOptions extends BundleOptions {
 /** The whole backend over the scripted engine (in memory unless `store` says otherwise). */
 export const layer = (options: LayerOptions = {}): Layer.Layer<SessionBackend.SessionBackend> =>
   SessionBackend.layerWith(options.backend ?? {}).pipe(
-    Layer.provide([layerBundleLoader(options), options.store ?? TranscriptStore.layerMemory(), CwdGuard.layer])
+    Layer.provide([
+      options.prepared !== undefined ? BundleLoader.layerBundles([options.prepared]) : layerBundleLoader(options),
+      options.store ?? TranscriptStore.layerMemory(),
+      CwdGuard.layer
+    ])
   )
+
+/** One answer of a scripted model: streamed text, then the tool calls it asks for. */
+export interface ModelAnswer {
+  readonly text?: string | undefined
+  readonly toolCalls?:
+    | ReadonlyArray<{ readonly name: string; readonly params: unknown; readonly id?: string }>
+    | undefined
+  /** Waits this long on the Clock before answering (a slow provider). */
+  readonly delay?: Duration.Input | undefined
+  /** Fails the call with this reason instead of answering. */
+  readonly error?: AiError.AiErrorReason | undefined
+}
+
+/** A scripted model and the prompts it was sent. */
+export interface ScriptedModel {
+  readonly service: LanguageModel.LanguageModel
+  /** Every prompt the model was sent, in order. */
+  readonly prompts: Effect.Effect<ReadonlyArray<Prompt.Prompt>>
+}
+
+/**
+ * A `LanguageModel` that gives `answers` in order, one per provider call (an
+ * answer may be a function of the prompt). Past the last answer it fails with
+ * an `InvalidRequestError`, so a test that forgot one fails loudly.
+ */
+export const model = (
+  answers: ReadonlyArray<ModelAnswer | ((prompt: Prompt.Prompt) => ModelAnswer)>
+): Effect.Effect<ScriptedModel> =>
+  Effect.gen(function*() {
+    const prompts: Array<Prompt.Prompt> = []
+    const partsOf = (answer: ModelAnswer): Array<Response.StreamPartEncoded> => {
+      const parts: Array<Response.StreamPartEncoded> = []
+      if (answer.text !== undefined) {
+        parts.push({ type: "text-start", id: "t" })
+        for (const delta of answer.text.match(/\S+\s*/g) ?? [answer.text]) {
+          parts.push({ type: "text-delta", id: "t", delta })
+        }
+        parts.push({ type: "text-end", id: "t" })
+      }
+      ;(answer.toolCalls ?? []).forEach((call, i) =>
+        parts.push({
+          type: "tool-call",
+          id: call.id ?? `call_${prompts.length}_${i}`,
+          name: call.name,
+          params: call.params
+        })
+      )
+      parts.push({
+        type: "finish",
+        reason: (answer.toolCalls ?? []).length > 0 ? "tool-calls" : "stop",
+        usage: { inputTokens: { total: 1 }, outputTokens: { total: 1 } }
+      })
+      return parts
+    }
+    const next = (prompt: Prompt.Prompt): Effect.Effect<Array<Response.StreamPartEncoded>, AiError.AiError> =>
+      Effect.suspend(() => {
+        const entry = answers[prompts.length]
+        prompts.push(prompt)
+        const fail = (reason: AiError.AiErrorReason) =>
+          Effect.fail(AiError.make({ module: "Testing", method: "model", reason }))
+        if (entry === undefined) {
+          return fail(
+            new AiError.InvalidRequestError({ description: `no scripted answer left for call ${prompts.length}` })
+          )
+        }
+        const answer = typeof entry === "function" ? entry(prompt) : entry
+        const wait = answer.delay === undefined ? Effect.void : Effect.sleep(answer.delay)
+        return Effect.andThen(wait, answer.error !== undefined ? fail(answer.error) : Effect.succeed(partsOf(answer)))
+      })
+    const service = yield* LanguageModel.make({
+      streamText: (options) => Stream.unwrap(Effect.map(next(options.prompt), Stream.fromIterable)),
+      generateText: (options) =>
+        Effect.map(next(options.prompt), (parts) =>
+          parts.flatMap((part): Array<Response.PartEncoded> =>
+            part.type === "text-delta"
+              ? [{ type: "text", text: part.delta }]
+              : part.type === "tool-call" || part.type === "finish"
+              ? [part]
+              : []
+          ))
+    })
+    return {
+      service,
+      prompts: Effect.sync(() =>
+        prompts.slice()
+      )
+    }
+  })
