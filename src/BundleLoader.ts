@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer } from "effect"
-import type { Scope } from "effect"
+import type { Scope, Stream } from "effect"
 import type { AgentSession, SessionHistory } from "./AgentSession.ts"
 import { BundleLoadError } from "./SessionError.ts"
 import type { SessionId } from "./SessionId.ts"
@@ -31,6 +31,12 @@ export interface PreparedBundle {
 /** Resolves bundle references (a name or a path; none for the default bundle). */
 export class BundleLoader extends Context.Service<BundleLoader, {
   readonly load: (ref?: string) => Effect.Effect<PreparedBundle, BundleLoadError>
+  /**
+   * Bundles as they are reloaded, for a loader that can reload: the backend
+   * tells every live session of that bundle (a `bundle:reloaded` event); their
+   * running turns are not disturbed and new sessions get the new version.
+   */
+  readonly reloads?: Stream.Stream<PreparedBundle> | undefined
 }>()("effect-session-backend/BundleLoader") {}
 
 /**

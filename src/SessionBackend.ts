@@ -390,6 +390,21 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     backendScope
   )
 
+  // a reloaded bundle: every live session of it hears so
+  if (loader.reloads !== undefined) {
+    yield* Effect.forkIn(
+      Stream.runForEach(loader.reloads, (bundle) =>
+        Effect.sync(() => {
+          for (const actor of actors.values()) {
+            if (actor.info.bundle === bundle.name) {
+              actor.publish(SessionEvent.BundleReloaded, { bundle: bundle.name, version: bundle.version })
+            }
+          }
+        })),
+      backendScope
+    )
+  }
+
   yield* Effect.addFinalizer(() => stop)
 
   return SessionBackend.of({
