@@ -153,6 +153,7 @@ const layerNoStorage = Layer.succeed(TranscriptStore.TranscriptStore, {
     })),
   find: (sessionId) => Effect.fail(new SessionError.TranscriptNotFound({ sessionId })),
   load: (location) => Effect.fail(new SessionError.TranscriptNotFound({ sessionId: location.sessionId })),
+  list: Effect.succeed([]),
   append: () => Effect.void,
   save: () => Effect.void,
   saveMetadata: () => Effect.void

@@ -64,6 +64,17 @@ export interface Service {
   ) => Effect.Effect<void, TranscriptStoreError>
   /** Merges `patch` into `metadata.json` (atomically), setting `last_updated` from the Clock. */
   readonly saveMetadata: (location: Location, patch: Metadata) => Effect.Effect<void, TranscriptStoreError>
+  /**
+   * Every stored session (live or not) with its metadata, most recently
+   * updated first; for clients that offer to resume a past session.
+   */
+  readonly list: Effect.Effect<ReadonlyArray<StoredSession>, TranscriptStoreError>
+}
+
+/** A session on disk, as `list` finds it. */
+export interface StoredSession {
+  readonly location: Location
+  readonly metadata: Metadata
 }
 
 /** The transcript store. */
@@ -127,6 +138,23 @@ const make = (home: string, files: Files): Service => {
         const parsed = yield* Transcript.parseJsonl(text.value, location.sessionId)
         return { ...parsed, metadata }
       }),
+    list: Effect.gen(function*() {
+      const found: Array<StoredSession> = []
+      for (const projectId of yield* files.list(projects)) {
+        if (projectId.includes("/") || projectId === "..") continue
+        for (const name of yield* files.list(path.join(projects, projectId, "sessions"))) {
+          if (!SessionId.isSessionId(name)) continue
+          const location = at(name, projectId)
+          const metadata = yield* readMetadata(location).pipe(Effect.orElseSucceed((): Metadata => ({})))
+          if (Object.keys(metadata).length > 0 || (yield* files.exists(location.transcriptPath))) {
+            found.push({ location, metadata })
+          }
+        }
+      }
+      const updated = (session: StoredSession) =>
+        typeof session.metadata.last_updated === "string" ? session.metadata.last_updated : ""
+      return found.sort((a, b) => updated(b).localeCompare(updated(a)))
+    }),
     append: (location, messages) =>
       messages.length === 0 ? Effect.void : files.append(location.transcriptPath, Transcript.toJsonl(messages)),
     save: (location, messages) => files.replace(location.transcriptPath, Transcript.toJsonl(messages)),

@@ -4,6 +4,7 @@ import { Effect, FileSystem, Layer } from "effect"
 import type { Scope } from "effect"
 import { TranscriptStore } from "effect-session-backend"
 import type { Transcript } from "effect-session-backend"
+import { TestClock } from "effect/testing"
 import * as path from "node:path"
 
 const messages: ReadonlyArray<Transcript.Message> = [
@@ -37,6 +38,25 @@ const suite = (
           assert.deepStrictEqual(loaded.messages, messages)
           assert.isFalse(loaded.tornLastLine)
           assert.strictEqual((yield* store.find("s2").pipe(Effect.flip))._tag, "TranscriptNotFound")
+        })
+      ))
+
+    it.effect("list finds every stored session across projects, most recently updated first", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          assert.deepStrictEqual(yield* store.list, [])
+          const older = yield* store.locate("older", "/srv/a")
+          const newer = yield* store.locate("newer", "/srv/b")
+          yield* store.save(older, messages)
+          yield* store.saveMetadata(older, { working_dir: "/srv/a", last_updated: "x" })
+          yield* store.save(newer, messages)
+          yield* TestClock.adjust("1 hour")
+          yield* store.saveMetadata(newer, { working_dir: "/srv/b" })
+          yield* store.saveMetadata(older, { description: "kept" })
+          const listed = yield* store.list
+          assert.deepStrictEqual(listed.map((s) => s.location.sessionId), ["older", "newer"])
+          assert.strictEqual(listed[0].metadata.description, "kept")
+          assert.strictEqual(listed[1].metadata.working_dir, "/srv/b")
         })
       ))
 
