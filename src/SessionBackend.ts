@@ -5,17 +5,16 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Schedule, Scope, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as BundleLoader from "./BundleLoader.ts"
 import * as CwdGuard from "./CwdGuard.ts"
-import { EventLog } from "./internal/eventLog.ts"
+import { makeActivation } from "./internal/activation.ts"
 import { recording } from "./internal/recordingBackend.ts"
 import type { RecordedCall } from "./internal/recordingBackend.ts"
-import { SessionActor } from "./internal/sessionActor.ts"
+import type { SessionActor } from "./internal/sessionActor.ts"
 import type { ActorConfig } from "./internal/sessionActor.ts"
-import { History } from "./internal/sessionHistory.ts"
 import type {
   BundleLoadError,
   CancelLevel,
@@ -27,7 +26,6 @@ import { InvalidSessionId, InvalidWorkingDir, ReconnectError, SessionEnded, Sess
 import * as SessionEvent from "./SessionEvent.ts"
 import * as SessionId from "./SessionId.ts"
 import { projectIdOf, SessionInfo } from "./SessionInfo.ts"
-import * as Transcript from "./Transcript.ts"
 import * as TranscriptStore from "./TranscriptStore.ts"
 
 /** What `createSession` accepts. */
@@ -159,44 +157,6 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   /** The live actor of `id`, if there is one; for the operations that are no-ops otherwise. */
   const live = (id: string): SessionActor | undefined => SessionId.isSessionId(id) ? actors.get(id) : undefined
 
-  /** Starts the actor of a session whose folder is `location`, over the given conversation. */
-  const startActor = Effect.fnUntraced(function*(
-    info: SessionInfo,
-    bundle: BundleLoader.PreparedBundle,
-    location: TranscriptStore.Location,
-    messages: ReadonlyArray<Transcript.Message>,
-    completedTurns: number
-  ) {
-    const sessionId = info.sessionId as SessionId.SessionId
-    const resumed = completedTurns > 0 || messages.length > 0
-    // not a child of the backend's scope: `stop`, the backend's finalizer, closes it after the drain
-    const scope = yield* Scope.make()
-    const history = new History<TranscriptStoreError>(messages, {
-      append: (tail) => store.append(location, tail),
-      save: (all) => store.save(location, all)
-    })
-    const agent = yield* bundle.createSession({ sessionId, workingDir: info.workingDir, resumed, history }).pipe(
-      Scope.provide(scope),
-      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
-    )
-    const actor = new SessionActor(
-      info,
-      agent,
-      scope,
-      new EventLog(sessionId, replayWindow),
-      config,
-      history,
-      { metadata: (patch) => store.saveMetadata(location, patch) },
-      completedTurns
-    )
-    actors.set(sessionId, actor)
-    actor.publish(resumed ? SessionEvent.SessionResume : SessionEvent.SessionStart, {
-      bundle: bundle.name,
-      workingDir: info.workingDir
-    })
-    return actor
-  })
-
   const createSession = Effect.fn("SessionBackend.createSession")(function*(create: CreateOptions = {}) {
     const workingDir = yield* resolveWorkingDir(create.workingDir ?? "~")
     const bundle = yield* loader.load(create.bundle)
@@ -227,84 +187,18 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     return info
   })
 
-  /** Activations under way, one per id: every caller for the id waits for the same one. */
-  const activations = new Map<SessionId.SessionId, Deferred.Deferred<SessionActor, ReconnectError>>()
-
-  /**
-   * The live actor of `sessionId`, or the session brought back from its
-   * transcript: tombstone check, transcript, orphan repair (written back), cwd
-   * guard, bundle, resumed session with its working directory and history, actor.
-   * Exactly one activation runs per id, in the backend's scope.
-   */
-  const activate = (
-    sessionId: SessionId.SessionId,
-    workingDirOverride?: string
-  ): Effect.Effect<SessionActor, ReconnectError> =>
-    Effect.suspend(() => {
-      const actor = actors.get(sessionId)
-      if (actor !== undefined && actor.status === "open") return Effect.succeed(actor)
-      // an actor that is being released: wait for it to go, then bring it back
-      if (actor !== undefined && actor.endReason === "passivated") {
-        return Effect.andThen(Deferred.await(actor.closed), activate(sessionId, workingDirOverride))
-      }
-      if (actor !== undefined) {
-        return Effect.fail(
-          new ReconnectError({ sessionId, reason: new SessionEnded({ sessionId, reason: actor.endReason }) })
-        )
-      }
-      let pending = activations.get(sessionId)
-      if (pending === undefined) {
-        const done = Deferred.makeUnsafe<SessionActor, ReconnectError>()
-        pending = done
-        activations.set(sessionId, done)
-        const run = Effect.exit(resume(sessionId, workingDirOverride)).pipe(
-          Effect.flatMap((exit) => {
-            activations.delete(sessionId)
-            return Deferred.done(done, exit)
-          })
-        )
-        return Effect.andThen(Effect.forkIn(run, backendScope, { startImmediately: true }), Deferred.await(done))
-      }
-      return Deferred.await(pending)
-    })
-
-  const resume = (sessionId: SessionId.SessionId, workingDirOverride: string | undefined) =>
-    Effect.gen(function*() {
-      if (tombstones.has(sessionId) || stopping) {
-        return yield* new SessionEnded({ sessionId, reason: stopping ? "stopped" : "ended" })
-      }
-      const location = yield* store.find(sessionId)
-      const loaded = yield* store.load(location)
-      const metadata = loaded.metadata
-      if (metadata.ended === true) {
-        tombstones.add(sessionId)
-        return yield* new SessionEnded({ sessionId, reason: "ended" })
-      }
-      const repaired = Transcript.repair(loaded.messages, "interrupted by restart")
-      if (repaired.inserted + repaired.dropped > 0 || loaded.tornLastLine) {
-        yield* store.save(location, repaired.messages)
-      }
-      yield* guard.ensure
-      const bundle = yield* loader.load(typeof metadata.bundle === "string" ? metadata.bundle : undefined)
-      const workingDir = yield* resolveWorkingDir(
-        workingDirOverride ?? (typeof metadata.working_dir === "string" ? metadata.working_dir : "~")
-      )
-      const info = new SessionInfo({
-        sessionId,
-        projectId: location.projectId,
-        workingDir,
-        isActive: true,
-        ...(typeof metadata.app === "string" ? { app: metadata.app } : {}),
-        ...(typeof metadata.description === "string" ? { description: metadata.description } : {}),
-        bundle: bundle.name,
-        bundleVersion: bundle.version
-      })
-      const turns = typeof metadata.turn_count === "number" ? metadata.turn_count : 0
-      return yield* startActor(info, bundle, location, repaired.messages, turns)
-    }).pipe(
-      Effect.catchTag("InvalidSessionId", Effect.die),
-      Effect.mapError((reason) => new ReconnectError({ sessionId, reason }))
-    )
+  const { activate, startActor } = makeActivation({
+    actors,
+    tombstones,
+    isStopping: () => stopping,
+    store,
+    loader,
+    guard,
+    config,
+    replayWindow,
+    backendScope,
+    resolveWorkingDir
+  })
 
   const resumeSession = Effect.fn("SessionBackend.resumeSession")(
     function*(id: string, resumeOptions: ResumeOptions = {}) {
