@@ -37,6 +37,8 @@ export class BundleLoader extends Context.Service<BundleLoader, {
    * running turns are not disturbed and new sessions get the new version.
    */
   readonly reloads?: Stream.Stream<PreparedBundle> | undefined
+  /** Reads a bundle again; when it changed, sessions created from now on use the new version. */
+  readonly reload?: ((ref?: string) => Effect.Effect<PreparedBundle, BundleLoadError>) | undefined
 }>()("effect-session-backend/BundleLoader") {}
 
 /**
