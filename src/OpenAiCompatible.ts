@@ -182,9 +182,20 @@ export const make = (options: Options): Effect.Effect<LanguageModel.LanguageMode
           Result.isFailure(outcome)
             ? Effect.fail(aiError("streamText", outcome.failure))
             : Effect.succeed(outcome.success)
+        // one watchdog per stream, not a timer per chunk: a chunk only notes the time it arrived
+        const clock = yield* Clock.Clock
+        const idleMillis = Duration.toMillis(idle)
+        let lastChunkAt = clock.currentTimeMillisUnsafe()
+        const watchdog: Effect.Effect<never, AiError.AiError> = Effect.suspend(() => {
+          const quiet = clock.currentTimeMillisUnsafe() - lastChunkAt
+          return quiet >= idleMillis
+            ? Effect.fail(idleError("streamText"))
+            : Effect.andThen(Effect.sleep(Duration.millis(idleMillis - quiet)), watchdog)
+        })
         return response.stream.pipe(
           Stream.mapError((error) => fromHttpClientError("streamText", request, error)),
-          Stream.timeoutOrElse({ duration: idle, orElse: () => Stream.fail(idleError("streamText")) }),
+          Stream.tap(() => Effect.sync(() => void (lastChunkAt = clock.currentTimeMillisUnsafe()))),
+          Stream.interruptWhen(watchdog),
           Stream.decodeText(),
           Stream.mapEffect((text) => check(decoder.feed(text))),
           Stream.takeUntil(() => decoder.isDone()),
