@@ -25,6 +25,7 @@ import { CancelLevel } from "./SessionError.ts"
 import * as SessionEvent from "./SessionEvent.ts"
 import * as SessionId from "./SessionId.ts"
 import { SessionInfo } from "./SessionInfo.ts"
+import * as Transcript from "./Transcript.ts"
 
 // -----------------------------------------------------------------------------
 // errors
@@ -184,6 +185,22 @@ export const CreateSession = Schema.Struct({
 /** The body of `POST /api/sessions/:id/resume`. */
 export const ResumeSession = Schema.Struct({ workingDir: Schema.optionalKey(Schema.String) })
 
+/** A session on disk, live or not, as `stored-sessions` lists it. */
+export const StoredSession = Schema.Struct({
+  sessionId: Schema.String,
+  workingDir: Schema.optionalKey(Schema.String),
+  description: Schema.optionalKey(Schema.String),
+  bundle: Schema.optionalKey(Schema.String),
+  created: Schema.optionalKey(Schema.String),
+  lastUpdated: Schema.optionalKey(Schema.String),
+  turnCount: Schema.optionalKey(Schema.Number),
+  ended: Schema.Boolean,
+  live: Schema.Boolean
+})
+
+/** What `transcript` answers: the session's conversation as it is on disk. */
+export const TranscriptBody = Schema.Struct({ messages: Schema.Array(Transcript.Message) })
+
 /** The body of `messages` and `execute`. */
 export const Prompt = Schema.Struct({ text: Schema.String })
 
@@ -227,6 +244,18 @@ export const Sessions = HttpApiGroup.make("sessions").add(
     error: [BadRequest, UnprocessableEntity, InternalError]
   }),
   HttpApiEndpoint.get("list", "/sessions", { success: Schema.Array(SessionInfo) }),
+  HttpApiEndpoint.get("stored", "/stored-sessions", {
+    success: Schema.Array(StoredSession),
+    error: InternalError
+  }).annotate(
+    OpenApi.Description,
+    "Every session on disk, live or not, most recently updated first: what a client offers to resume."
+  ),
+  HttpApiEndpoint.get("transcript", "/sessions/:id/transcript", {
+    params: SessionParams,
+    success: TranscriptBody,
+    error: [NotFound, InternalError]
+  }),
   HttpApiEndpoint.get("get", "/sessions/:id", { params: SessionParams, success: SessionInfo, error: NotFound }),
   HttpApiEndpoint.post("resume", "/sessions/:id/resume", {
     params: SessionParams,

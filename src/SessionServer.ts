@@ -13,11 +13,13 @@ import type { FindMyWay, HttpServerError } from "effect/http"
 import { HttpApiBuilder, HttpApiMiddleware, OpenApi } from "effect/http-api"
 import * as http from "node:http"
 import * as accessToken from "./internal/accessToken.ts"
+import { chatPageHtml } from "./internal/chatPage.ts"
 import { fromSchemaError, toHttpError } from "./internal/httpErrors.ts"
 import * as requestGuard from "./internal/requestGuard.ts"
 import * as Sse from "./internal/sse.ts"
 import * as SessionApi from "./SessionApi.ts"
 import * as SessionBackend from "./SessionBackend.ts"
+import * as TranscriptStore from "./TranscriptStore.ts"
 
 /** Where and how the server listens. */
 export interface Options {
@@ -132,9 +134,53 @@ const layerSessions = HttpApiBuilder.group(
   "sessions",
   Effect.fnUntraced(function*(handlers) {
     const backend = yield* SessionBackend.SessionBackend
+    const store = yield* TranscriptStore.TranscriptStore
+    const storeFailure = (error: { readonly message: string }) =>
+      new SessionApi.InternalError({
+        error: "TranscriptStoreError",
+        message: error.message,
+        reason: "TranscriptStoreError"
+      })
     return handlers.handleAll({
       create: ({ payload }) => Effect.mapError(backend.createSession(payload), toHttpError),
       list: () => backend.listActiveSessions,
+      stored: () =>
+        Effect.gen(function*() {
+          const live = new Set((yield* backend.listActiveSessions).map((info) => info.sessionId))
+          return (yield* store.list).map(({ location, metadata }) => {
+            const text = (value: unknown) => typeof value === "string" ? value : undefined
+            const workingDir = text(metadata.working_dir)
+            const description = text(metadata.description)
+            const bundle = text(metadata.bundle)
+            const created = text(metadata.created)
+            const lastUpdated = text(metadata.last_updated)
+            return {
+              sessionId: location.sessionId,
+              ...(workingDir !== undefined ? { workingDir } : {}),
+              ...(description !== undefined ? { description } : {}),
+              ...(bundle !== undefined ? { bundle } : {}),
+              ...(created !== undefined ? { created } : {}),
+              ...(lastUpdated !== undefined ? { lastUpdated } : {}),
+              ...(typeof metadata.turn_count === "number" ? { turnCount: metadata.turn_count } : {}),
+              ended: metadata.ended === true,
+              live: live.has(location.sessionId)
+            }
+          })
+        }).pipe(Effect.mapError(storeFailure)),
+      transcript: ({ params }) =>
+        store.find(params.id).pipe(
+          Effect.flatMap(store.load),
+          Effect.map((loaded) => ({ messages: loaded.messages })),
+          Effect.catchTags({
+            TranscriptNotFound: () =>
+              Effect.fail(
+                new SessionApi.NotFound({ error: "SessionNotFound", message: `No session with id '${params.id}'` })
+              ),
+            InvalidSessionId: (error) => Effect.fail(toHttpError(error)),
+            TranscriptCorrupt: (error) => Effect.fail(storeFailure(error)),
+            TranscriptStoreError: (error) => Effect.fail(storeFailure(error))
+          })
+        ),
       get: ({ params }) =>
         Effect.flatMap(backend.getSessionInfo(params.id), (info) =>
           Option.match(info, {
@@ -211,6 +257,23 @@ const layerStreams = (heartbeat: Duration.Input) =>
  */
 export const routerConfig: Partial<FindMyWay.RouterConfig> = { maxParamLength: 4096 }
 
+/** The web chat page at `/`: no secrets in it (the token comes in the URL's fragment), and a strict policy. */
+const layerPage = HttpRouter.add(
+  "GET",
+  "/",
+  HttpServerResponse.text(chatPageHtml, {
+    contentType: "text/html; charset=utf-8",
+    headers: {
+      "content-security-policy":
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; " +
+        "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+      "cache-control": "no-store"
+    }
+  })
+)
+
 /**
  * The routes of the API on the `HttpRouter`, with their middleware and the
  * origin and body-size guards; needs the backend. For embedding in an app's
@@ -218,8 +281,9 @@ export const routerConfig: Partial<FindMyWay.RouterConfig> = { maxParamLength: 4
  */
 export const layerRoutes = (
   options: Pick<Options, "token" | "heartbeat" | "maxBodySize">
-): Layer.Layer<never, never, HttpRouter.HttpRouter | SessionBackend.SessionBackend> =>
+): Layer.Layer<never, never, HttpRouter.HttpRouter | SessionBackend.SessionBackend | TranscriptStore.TranscriptStore> =>
   Layer.mergeAll(
+    layerPage,
     HttpApiBuilder.layer(SessionApi.Api).pipe(
       Layer.provide([layerSystem, layerSessions, layerStreams(options.heartbeat ?? Sse.defaultHeartbeat)]),
       Layer.provide([layerAuthorization(options.token), layerRequestErrors]),
@@ -236,7 +300,11 @@ export const layerRoutes = (
  */
 export const layer = (
   options: Options
-): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, SessionBackend.SessionBackend> =>
+): Layer.Layer<
+  HttpServer.HttpServer,
+  HttpServerError.ServeError,
+  SessionBackend.SessionBackend | TranscriptStore.TranscriptStore
+> =>
   HttpRouter.serve(layerRoutes(options), { disableLogger: true, disableListenLog: true, routerConfig }).pipe(
     Layer.provideMerge(
       NodeHttpServer.layer(() => http.createServer(), {
@@ -256,7 +324,7 @@ export const layerWithAccessToken = (
 ): Layer.Layer<
   HttpServer.HttpServer | AccessToken,
   HttpServerError.ServeError | PlatformError.PlatformError | Config.ConfigError,
-  SessionBackend.SessionBackend
+  SessionBackend.SessionBackend | TranscriptStore.TranscriptStore
 > =>
   Layer.unwrap(Effect.map(Effect.service(AccessToken), (token) => layer({ ...options, token }))).pipe(
     Layer.provideMerge(layerAccessToken(options))

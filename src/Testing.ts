@@ -143,15 +143,22 @@ export interface LayerOptions extends BundleOptions {
   readonly store?: Layer.Layer<TranscriptStore.TranscriptStore> | undefined
 }
 
-/** The whole backend over the scripted engine (in memory unless `store` says otherwise). */
-export const layer = (options: LayerOptions = {}): Layer.Layer<SessionBackend.SessionBackend> =>
-  SessionBackend.layerWith(options.backend ?? {}).pipe(
+/**
+ * The whole backend over the scripted engine (in memory unless `store` says
+ * otherwise), with its `TranscriptStore`, so a test can read what was written.
+ */
+export const layer = (
+  options: LayerOptions = {}
+): Layer.Layer<SessionBackend.SessionBackend | TranscriptStore.TranscriptStore> => {
+  const store = options.store ?? TranscriptStore.layerMemory()
+  return SessionBackend.layerWith(options.backend ?? {}).pipe(
     Layer.provide([
       options.prepared !== undefined ? BundleLoader.layerBundles([options.prepared]) : layerBundleLoader(options),
-      options.store ?? TranscriptStore.layerMemory(),
       CwdGuard.layer
-    ])
+    ]),
+    Layer.provideMerge(store)
   )
+}
 
 /** One answer of a scripted model: streamed text, then the tool calls it asks for. */
 export interface ModelAnswer {

@@ -53,7 +53,9 @@ describe("SessionServer access", () => {
         ["GET", `/api/sessions/${id}/events`],
         ["POST", `/api/sessions/${id}/cancel`, {}],
         ["DELETE", `/api/sessions/${id}`],
-        ["GET", "/api/openapi.json"]
+        ["GET", "/api/openapi.json"],
+        ["GET", "/api/stored-sessions"],
+        ["GET", `/api/sessions/${id}/transcript`]
       ]
       for (const [method, path, body] of routes) {
         for (const token of [null, "wrong-token", `${server.token}x`, ""]) {
@@ -548,7 +550,9 @@ describe("SessionServer OpenAPI and clients", () => {
         "/api/sessions/{id}/events",
         "/api/sessions/{id}/execute",
         "/api/sessions/{id}/messages",
-        "/api/sessions/{id}/resume"
+        "/api/sessions/{id}/resume",
+        "/api/sessions/{id}/transcript",
+        "/api/stored-sessions"
       ])
       assert.strictEqual((yield* call(server, "GET", "/api/openapi.json", { token: null })).status, 401)
     }))
@@ -628,4 +632,44 @@ describe("SessionServer access token", () => {
       assert.strictEqual((yield* call(server, "GET", "/api/sessions")).status, 200)
       assert.strictEqual((yield* call(server, "GET", "/api/sessions", { token: "guess" })).status, 401)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
+
+describe("SessionServer for the web page", () => {
+  it.live("stored-sessions lists past sessions (live or not) and transcript returns their conversation", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      const first = yield* createSession(server, { description: "first" })
+      const second = yield* createSession(server, { workingDir: "/srv/app" })
+      assert.strictEqual(
+        (yield* call(server, "POST", `/api/sessions/${first}/messages`, { body: { text: "hi" } })).status,
+        200
+      )
+      yield* call(server, "DELETE", `/api/sessions/${second}`)
+      const stored = yield* call(server, "GET", "/api/stored-sessions")
+      assert.strictEqual(stored.status, 200, stored.text)
+      const byId = new Map(stored.array.map((s) => [s.sessionId, s]))
+      assert.strictEqual(byId.get(first)?.live, true)
+      assert.strictEqual(byId.get(first)?.description, "first")
+      assert.strictEqual(byId.get(second)?.ended, true)
+      assert.strictEqual(byId.get(second)?.workingDir, "/srv/app")
+      const transcript = yield* call(server, "GET", `/api/sessions/${first}/transcript`)
+      assert.deepStrictEqual(transcript.json.messages, [{ role: "user", content: "hi" }, {
+        role: "assistant",
+        content: "hi"
+      }])
+      const unknown = yield* call(server, "GET", "/api/sessions/00000000-0000-0000-0000-000000000000/transcript")
+      assert.strictEqual(unknown.status, 404)
+      assert.strictEqual((yield* call(server, "GET", "/api/stored-sessions", { token: null })).status, 401)
+    }))
+
+  it.live("the chat page is served at / without a token, with a strict content policy", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      const page = yield* call(server, "GET", "/", { token: null })
+      assert.strictEqual(page.status, 200)
+      assert.include(page.headers.get("content-type") ?? "", "text/html")
+      assert.include(page.headers.get("content-security-policy") ?? "", "frame-ancestors 'none'")
+      assert.include(page.text, "<title>effect-session-backend</title>")
+      assert.notInclude(page.text, server.token, "the page holds no secret")
+    }))
 })
