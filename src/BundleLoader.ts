@@ -4,9 +4,12 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
-import type { Scope, Stream } from "effect"
+import { Context, Effect, Layer, PubSub, Semaphore, Stream } from "effect"
+import type { FileSystem, Path, Scope } from "effect"
+import * as AgentEngine from "./AgentEngine.ts"
 import type { AgentSession, SessionHistory } from "./AgentSession.ts"
+import * as BundleConfig from "./BundleConfig.ts"
+import * as DefaultBundle from "./DefaultBundle.ts"
 import { BundleLoadError } from "./SessionError.ts"
 import type { SessionId } from "./SessionId.ts"
 
@@ -61,3 +64,74 @@ export const layerBundles = (
         )
     }
   })
+
+/** Where a file loader finds its bundles. */
+export interface FileOptions {
+  /** The default bundle: a bundle file or a folder with `bundle.md` or `bundle.yaml`; default the embedded one. */
+  readonly path?: string | undefined
+  /** More bundles by name (a file or folder each); a session's `bundle` may also be a path. */
+  readonly bundles?: Readonly<Record<string, string>> | undefined
+}
+
+interface Loaded {
+  readonly fingerprint: string
+  readonly prepared: PreparedBundle
+}
+
+/**
+ * Bundles from files, prepared by the `AgentEngine`. The default bundle is
+ * loaded when the layer starts (a bad one fails the layer, naming the file
+ * and the field); every bundle is cached. `reload` reads a bundle again and,
+ * when it changed, tells the backend, which tells its live sessions.
+ */
+export const layerFile = (
+  options: FileOptions = {}
+): Layer.Layer<BundleLoader, BundleLoadError, AgentEngine.AgentEngine | FileSystem.FileSystem | Path.Path> =>
+  Layer.effect(
+    BundleLoader,
+    Effect.gen(function*() {
+      const engine = yield* AgentEngine.AgentEngine
+      const files = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
+      const reloads = yield* PubSub.unbounded<PreparedBundle>()
+      const byKey = new Map<string, Loaded>()
+      const byName = new Map<string, string>()
+      const lock = Semaphore.makeUnsafe(1)
+
+      const read = (key: string): Effect.Effect<BundleConfig.BundleConfig | undefined, BundleLoadError> =>
+        key === defaultKey && options.path === undefined
+          ? Effect.succeed(undefined)
+          : Effect.provideContext(BundleConfig.load(key === defaultKey ? options.path! : key), files)
+
+      const prepareKey = (key: string, reload: boolean): Effect.Effect<PreparedBundle, BundleLoadError> =>
+        lock.withPermit(Effect.gen(function*() {
+          const cached = byKey.get(key)
+          if (cached !== undefined && !reload) return cached.prepared
+          const config = yield* read(key)
+          const spec = config ?? DefaultBundle.spec
+          const fingerprint = config !== undefined ? BundleConfig.fingerprint(config) : "embedded"
+          if (cached !== undefined && cached.fingerprint === fingerprint) return cached.prepared
+          const prepared = yield* engine.prepare(spec)
+          byKey.set(key, { fingerprint, prepared })
+          byName.set(prepared.name, key)
+          if (cached !== undefined) yield* PubSub.publish(reloads, prepared)
+          return prepared
+        }))
+
+      const keyOf = (ref: string | undefined): string => {
+        if (ref === undefined || ref === "" || ref === "default") return defaultKey
+        const named = options.bundles?.[ref]
+        if (named !== undefined) return named
+        return byName.get(ref) ?? ref
+      }
+
+      // pre-warm: the default bundle is ready before the first session asks
+      yield* prepareKey(defaultKey, false)
+      return BundleLoader.of({
+        load: (ref) => prepareKey(keyOf(ref), false),
+        reload: (ref) => prepareKey(keyOf(ref), true),
+        reloads: Stream.fromPubSub(reloads)
+      })
+    })
+  )
+
+const defaultKey = "\u0000default"
