@@ -57,6 +57,11 @@ export const layerGuardedBundleLoader: Layer.Layer<BundleLoader, never, BundleLo
   Effect.gen(function*() {
     const loader = yield* BundleLoader
     const guard = yield* CwdGuard
-    return BundleLoader.of({ load: (ref) => Effect.andThen(guard.ensure, loader.load(ref)) })
+    const reload = loader.reload
+    return BundleLoader.of({
+      ...loader,
+      load: (ref) => Effect.andThen(guard.ensure, loader.load(ref)),
+      ...(reload !== undefined ? { reload: (ref?: string) => Effect.andThen(guard.ensure, reload(ref)) } : {})
+    })
   })
 )
