@@ -31,6 +31,9 @@ export * as Hooks from "./Hooks.ts"
 /** The offline model of the default bundle. */
 export * as LocalModel from "./LocalModel.ts"
 
+/** The whole backend on Node in one layer: file transcripts, file bundles, engine, tools, hooks. */
+export * as NodeBackend from "./NodeBackend.ts"
+
 /** An `effect/ai` LanguageModel for OpenAI and OpenAI-compatible servers. */
 export * as OpenAiCompatible from "./OpenAiCompatible.ts"
 
