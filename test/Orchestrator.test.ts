@@ -467,6 +467,19 @@ describe("Orchestrator hooks", () => {
   })
 })
 
+/** One sub-agent, `ops`, over its own scripted model and the test tools. */
+const opsAgent = (child: Testing.ScriptedModel, instruction: string) => (probe: Probe) =>
+  Effect.map(toolsetFor(probe), (toolset) => ({
+    ops: {
+      description: "does operations",
+      options: {
+        instruction,
+        model: { provider: "scripted", model: "child", service: child.service },
+        toolsets: [toolset]
+      }
+    }
+  }))
+
 describe("sub-agents", () => {
   it.effect("delegate runs a child agent whose approvals reach the parent's clients", () =>
     Effect.gen(function*() {
@@ -479,17 +492,7 @@ describe("sub-agents", () => {
           { toolCalls: [{ name: "delegate", params: { agent: "ops", task: "ship it" } }] },
           (prompt) => ({ text: `parent got ${JSON.stringify(prompt.content.at(-1)?.content)}` })
         ],
-        agents: (probe) =>
-          Effect.map(toolsetFor(probe), (toolset) => ({
-            ops: {
-              description: "ships things",
-              options: {
-                instruction: "You ship.",
-                model: { provider: "scripted", model: "child", service: child.service },
-                toolsets: [toolset]
-              }
-            }
-          }))
+        agents: opsAgent(child, "You ship.")
       }, ({ probe, sessions }) =>
         Effect.gen(function*() {
           const { sessionId } = yield* sessions.createSession()
@@ -514,17 +517,7 @@ describe("sub-agents", () => {
       const child = yield* Testing.model([{ toolCalls: [{ name: "wait", params: { name: "child" } }] }])
       yield* withLoop({
         answers: [{ toolCalls: [{ name: "delegate", params: { agent: "ops", task: "wait" } }] }],
-        agents: (probe) =>
-          Effect.map(toolsetFor(probe), (toolset) => ({
-            ops: {
-              description: "waits",
-              options: {
-                instruction: "",
-                model: { provider: "scripted", model: "child", service: child.service },
-                toolsets: [toolset]
-              }
-            }
-          }))
+        agents: opsAgent(child, "You wait.")
       }, ({ probe, sessions }) =>
         Effect.gen(function*() {
           const { sessionId } = yield* sessions.createSession()
