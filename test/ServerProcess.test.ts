@@ -1,67 +1,9 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
-import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { tsxLoader } from "./support/tsx.ts"
-
-const main = path.join(import.meta.dirname, "..", "src", "bin", "esb.ts")
-
-interface Running {
-  readonly url: string
-  readonly output: () => string
-  /** Sends the signal and waits for the exit; answers the exit code. */
-  readonly stop: (signal: NodeJS.Signals) => Effect.Effect<number | null>
-}
-
-/** Starts `esb serve` on a free port with `dataDir`, as `npm start` would; waits until it listens. */
-const start = (dataDir: string) =>
-  Effect.acquireRelease(
-    Effect.callback<Running & { readonly child: childProcess.ChildProcess }, Error>((resume) => {
-      const child = childProcess.spawn(
-        process.execPath,
-        ["--import", tsxLoader, main, "serve", "--port", "0", "--data", dataDir],
-        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ESB_TOKEN: "" } }
-      )
-      let output = ""
-      let started = false
-      const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)))
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString()
-        const url = /listening on (http:\/\/[\d.:]+)/.exec(output)?.[1]
-        if (!started && url !== undefined) {
-          started = true
-          resume(Effect.succeed({
-            child,
-            url,
-            output: () => output,
-            stop: (signal) =>
-              Effect.promise(() => {
-                child.kill(signal)
-                return exited
-              })
-          }))
-        }
-      }
-      child.stdout.on("data", onData)
-      child.stderr.on("data", onData)
-      child.on("exit", () => {
-        if (!started) resume(Effect.fail(new Error(`the server did not start:\n${output}`)))
-      })
-    }),
-    (running) => Effect.sync(() => running.child.kill("SIGKILL"))
-  )
-
-const api = (url: string, token: string, method: string, route: string, body?: unknown) =>
-  Effect.promise(async () => {
-    const response = await fetch(`${url}/api${route}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: body === undefined ? null : JSON.stringify(body)
-    })
-    return { status: response.status, json: await response.json().catch(() => ({})) as Record<string, unknown> }
-  })
+import { api, start } from "./support/serverProcess.ts"
 
 describe("the server process", () => {
   it.live(

@@ -51,7 +51,7 @@ export const run = (options: {
         `  chat in a browser:  ${url}/#token=${Redacted.value(token)}`,
         `  API:                ${url}/api (send "Authorization: Bearer <token>"; OpenAPI at /api/openapi.json)`,
         `  access token:       ${
-          process.env.ESB_TOKEN !== undefined ? "from ESB_TOKEN" : `stored in ${options.data}/token (mode 0600)`
+          (process.env.ESB_TOKEN ?? "") !== "" ? "from ESB_TOKEN" : `stored in ${options.data}/token (mode 0600)`
         }`,
         `  data:               ${options.data} (transcripts under projects/)`,
         `  bundle:             ${Option.getOrElse(options.bundle, () => "the embedded default bundle")}`,
