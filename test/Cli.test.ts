@@ -130,3 +130,59 @@ describe("the esb CLI", () => {
     60_000
   )
 })
+
+/** `esb chat` in a pseudo-terminal (`script`), driven key by key: waits for `expect` before typing `keys`. */
+const chatInTerminal = (args: ReadonlyArray<string>, steps: ReadonlyArray<readonly [expect: string, keys: string]>) =>
+  Effect.callback<string>((resume) => {
+    const command = [process.execPath, "--import", tsxLoader, main, "chat", ...args].map((a) => `'${a}'`).join(" ")
+    const child = childProcess.spawn("script", ["-qfec", command, "/dev/null"], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: withoutToken
+    })
+    let output = ""
+    let next = 0
+    // each expectation is looked for after the previous one's match
+    let from = 0
+    const advance = () => {
+      while (next < steps.length) {
+        const at = output.indexOf(steps[next][0], from)
+        if (at === -1) return
+        from = at + steps[next][0].length
+        child.stdin.write(steps[next][1])
+        next++
+      }
+    }
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+      advance()
+    })
+    child.on("close", () => resume(Effect.succeed(output)))
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+describe("esb chat in a terminal", () => {
+  it.live.skipIf(!fs.existsSync("/usr/bin/script"))(
+    "Ctrl-C stops the turn (gracefully, then now), the next message works, Ctrl-C at the prompt exits",
+    () =>
+      Effect.gen(function*() {
+        const { dataDir, workingDir } = yield* workspace
+        const server = yield* start(dataDir)
+        const output = yield* chatInTerminal(["--url", server.url, "--data", dataDir, "--working-dir", workingDir], [
+          ["Ctrl-D exits.", "run sleep 30\r"],
+          ["Allow? [y/N]", "y\r"],
+          ["⚙ run_command", "\u0003"],
+          ["Ctrl-C again stops now", "\u0003"],
+          ["(turn cancelled)", "hello\r"],
+          ["You said: hello", ""],
+          // back at the prompt: Ctrl-C there exits
+          ["> ", "\u0003"]
+        ])
+        assert.include(output, "(stopping after this step; Ctrl-C again stops now)")
+        assert.include(output, "(stopping now)")
+        assert.include(output, "You said: hello")
+        assert.include(output, "Bye. Continue later with: esb chat --session")
+        assert.notInclude(output, "the turn failed")
+      }).pipe(Effect.provide(NodeFileSystem.layer)),
+    60_000
+  )
+})

@@ -25,7 +25,13 @@ const terminal = Effect.acquireRelease(
     rl.on("SIGINT", () => Queue.offerUnsafe(interrupts, undefined))
     return { rl, lines, interrupts }
   }),
-  ({ rl }) => Effect.sync(() => rl.close())
+  ({ rl }) =>
+    Effect.sync(() => {
+      rl.close()
+      // a terminal's stdin would keep the process alive after the conversation
+      process.stdin.pause()
+      process.stdin.unref?.()
+    })
 )
 
 const write = (text: string) => Effect.sync(() => void process.stdout.write(text))
@@ -111,7 +117,10 @@ export const run = (options: {
         case "orchestrator:complete":
           return event.status === "completed" ? Effect.void : Console.log(dim(`(turn ${String(event.status)})`))
         case "stream:failure":
-          return Console.log(dim(`(the turn failed: ${clip(String(event.data), 500)})`))
+          // a cancelled turn was already reported by its `orchestrator:complete`
+          return String(event.data).includes("TurnCancelled")
+            ? Effect.void
+            : Console.log(dim(`(the turn failed: ${clip(String(event.data), 500)})`))
         default:
           return Effect.void
       }
