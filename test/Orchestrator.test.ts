@@ -121,6 +121,17 @@ const eventsOf = (sessions: SessionBackend.Service, id: string) =>
 
 const tags = (events: ReadonlyArray<SessionEvent.SessionEvent>) => events.map((event) => event._tag)
 
+/** The next approval request of the session after `after`. */
+const nextApproval = (sessions: SessionBackend.Service, id: string, after?: number) =>
+  sessions.events(id, after === undefined ? {} : { after }).pipe(
+    Stream.filter((e): e is SessionEvent.ApprovalRequired => e._tag === "approval:required"),
+    Stream.runHead,
+    Effect.map((head) => {
+      if (head._tag === "None") throw new Error("no approval request")
+      return head.value
+    })
+  )
+
 const waitFor = (sessions: SessionBackend.Service, id: string, tag: SessionEvent.Tag) =>
   sessions.events(id).pipe(Stream.filter((event) => event._tag === tag), Stream.runHead, Effect.asVoid)
 
@@ -209,25 +220,16 @@ describe("Orchestrator", () => {
       Effect.gen(function*() {
         const { sessionId } = yield* sessions.createSession()
         const denied = yield* sessions.sendMessage(sessionId, "deploy prod").pipe(Effect.forkChild)
-        const first = yield* sessions.events(sessionId).pipe(
-          Stream.filter((e): e is SessionEvent.ApprovalRequired => e._tag === "approval:required"),
-          Stream.runHead
-        )
-        assert.isTrue(first._tag === "Some")
-        if (first._tag !== "Some") return
-        assert.include(first.value.prompt, "deploy")
-        assert.isTrue(yield* sessions.resolveApproval(sessionId, first.value.requestId, "deny"))
+        const first = yield* nextApproval(sessions, sessionId)
+        assert.include(first.prompt, "deploy")
+        assert.isTrue(yield* sessions.resolveApproval(sessionId, first.requestId, "deny"))
         const answer = yield* Fiber.join(denied)
         assert.include(answer, "denied")
         assert.deepStrictEqual(yield* Ref.get(probe.started), [], "the tool did not run")
 
         const allowed = yield* sessions.sendMessage(sessionId, "deploy staging").pipe(Effect.forkChild)
-        const second = yield* sessions.events(sessionId, { after: first.value.seq }).pipe(
-          Stream.filter((e): e is SessionEvent.ApprovalRequired => e._tag === "approval:required"),
-          Stream.runHead
-        )
-        if (second._tag !== "Some") return assert.fail("no second approval")
-        yield* sessions.resolveApproval(sessionId, second.value.requestId, "allow")
+        const second = yield* nextApproval(sessions, sessionId, first.seq)
+        yield* sessions.resolveApproval(sessionId, second.requestId, "allow")
         assert.strictEqual(yield* Fiber.join(allowed), "ok")
         assert.deepStrictEqual(yield* Ref.get(probe.started), ["deploy:staging"])
       })))
@@ -433,13 +435,9 @@ describe("Orchestrator hooks", () => {
         Effect.gen(function*() {
           const { sessionId } = yield* sessions.createSession()
           const turn = yield* sessions.sendMessage(sessionId, "go").pipe(Effect.forkChild)
-          const request = yield* sessions.events(sessionId).pipe(
-            Stream.filter((e): e is SessionEvent.ApprovalRequired => e._tag === "approval:required"),
-            Stream.runHead
-          )
-          if (request._tag !== "Some") return assert.fail("no approval")
-          assert.strictEqual(request.value.prompt, "Really add?")
-          yield* sessions.resolveApproval(sessionId, request.value.requestId, "allow")
+          const request = yield* nextApproval(sessions, sessionId)
+          assert.strictEqual(request.prompt, "Really add?")
+          yield* sessions.resolveApproval(sessionId, request.requestId, "allow")
           assert.strictEqual(yield* Fiber.join(turn), "done")
           assert.deepStrictEqual(yield* Ref.get(probe.started), ["add"])
         })
@@ -498,13 +496,9 @@ describe("sub-agents", () => {
           const { sessionId } = yield* sessions.createSession()
           const events = yield* eventsOf(sessions, sessionId).pipe(Effect.forkChild)
           const turn = yield* sessions.sendMessage(sessionId, "go").pipe(Effect.forkChild)
-          const request = yield* sessions.events(sessionId).pipe(
-            Stream.filter((e): e is SessionEvent.ApprovalRequired => e._tag === "approval:required"),
-            Stream.runHead
-          )
-          if (request._tag !== "Some") return assert.fail("no approval")
-          assert.include(request.value.prompt, "[ops]")
-          yield* sessions.resolveApproval(sessionId, request.value.requestId, "allow")
+          const request = yield* nextApproval(sessions, sessionId)
+          assert.include(request.prompt, "[ops]")
+          yield* sessions.resolveApproval(sessionId, request.requestId, "allow")
           assert.include(yield* Fiber.join(turn), "child finished")
           assert.deepStrictEqual(yield* Ref.get(probe.started), ["deploy:child"])
           const seen = tags(yield* Fiber.join(events))
