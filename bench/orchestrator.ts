@@ -1,8 +1,9 @@
 /**
  * Orchestrator overhead: a turn through the backend and the agent loop against
- * the fake OpenAI-compatible server on loopback, against the same HTTP
- * exchange made directly (the same request bodies, the whole streamed answer
- * read), in the same run, in alternating rounds.
+ * the fake OpenAI-compatible server on loopback (in a process of its own,
+ * `bench/fakeServer.ts`), against the same HTTP exchange made directly (the
+ * request body the provider sends, the whole streamed answer read), and the
+ * provider alone, in the same run, in alternating rounds.
  *
  *   npm run bench:orchestrator
  */
@@ -10,11 +11,12 @@ import { NodeHttpClient, NodeServices } from "@effect/platform-node"
 import { ConfigProvider, Effect, Layer, Stream } from "effect"
 import { LanguageModel } from "effect/ai"
 import { HttpClient, HttpClientRequest } from "effect/http"
+import * as childProcess from "node:child_process"
+import * as path from "node:path"
 import * as AgentEngine from "../src/AgentEngine.ts"
 import * as Hooks from "../src/Hooks.ts"
 import { BundleLoader, CwdGuard, SessionBackend, TranscriptStore } from "../src/index.ts"
 import * as OpenAiCompatible from "../src/OpenAiCompatible.ts"
-import * as FakeOpenAi from "../test/support/fakeOpenAi.ts"
 
 const rounds = 7
 const turnsPerRound = 60
@@ -22,8 +24,25 @@ const answer = "The quick brown fox jumps over the lazy dog. ".repeat(8)
 
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
+/** The fake server's process, for the life of the scope; answers its base URL. */
+const fakeServer = Effect.acquireRelease(
+  Effect.callback<{ readonly url: string; readonly child: childProcess.ChildProcess }, Error>((resume) => {
+    const child = childProcess.spawn(process.execPath, [path.join(import.meta.dirname, "fakeServer.js")], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+      const url = /listening on (\S+)/.exec(output)?.[1]
+      if (url !== undefined) resume(Effect.succeed({ url, child }))
+    })
+    child.on("exit", (code) => resume(Effect.fail(new Error(`the fake server exited with ${code}`))))
+  }),
+  ({ child }) => Effect.sync(() => child.kill())
+)
+
 const program = Effect.gen(function*() {
-  const fake = yield* FakeOpenAi.make
+  const fake = yield* fakeServer
   const http = yield* HttpClient.HttpClient
   const engine = yield* AgentEngine.AgentEngine
   const prepared = yield* engine.prepare({
@@ -46,7 +65,6 @@ const program = Effect.gen(function*() {
       Effect.gen(function*() {
         const ids: Array<string> = []
         for (let i = 0; i < count; i++) ids.push((yield* sessions.createSession({ workingDir: "/tmp" })).sessionId)
-        yield* fake.enqueue(...ids.map(() => FakeOpenAi.text(answer, { chunks: 20 })))
         const start = performance.now()
         for (const id of ids) yield* sessions.sendMessage(id, "Tell me about the fox.")
         const elapsed = (performance.now() - start) / count
@@ -54,10 +72,20 @@ const program = Effect.gen(function*() {
         return elapsed
       })
 
-    /** The same requests the orchestrator sent, made directly; returns ms per exchange. */
+    /** The body the provider sends for a turn of a fresh session (system instruction, prompt, stream options). */
+    const body = {
+      model: "fake",
+      messages: [
+        { role: "system", content: "You are a benchmark." },
+        { role: "user", content: "Tell me about the fox." }
+      ],
+      stream: true,
+      stream_options: { include_usage: true }
+    }
+
+    /** The same requests the orchestrator sends, made directly; returns ms per exchange. */
     const direct = (bodies: ReadonlyArray<unknown>, parse = false) =>
       Effect.gen(function*() {
-        yield* fake.enqueue(...bodies.map(() => FakeOpenAi.text(answer, { chunks: 20 })))
         const start = performance.now()
         for (const body of bodies) {
           const response = yield* http.execute(
@@ -80,7 +108,6 @@ const program = Effect.gen(function*() {
     const model = yield* OpenAiCompatible.make({ baseUrl: fake.url, model: "fake" })
     const viaProvider = (count: number) =>
       Effect.gen(function*() {
-        yield* fake.enqueue(...Array.from({ length: count }, () => FakeOpenAi.text(answer, { chunks: 20 })))
         const start = performance.now()
         for (let i = 0; i < count; i++) {
           yield* LanguageModel.streamText({
@@ -96,7 +123,7 @@ const program = Effect.gen(function*() {
     // warm up every path
     yield* viaProvider(30)
     yield* viaOrchestrator(30)
-    yield* direct((yield* fake.requests).slice(-30).map((r) => r.body))
+    yield* direct(Array.from({ length: 30 }, () => body))
 
     const loop: Array<number> = []
     const bare: Array<number> = []
@@ -104,9 +131,8 @@ const program = Effect.gen(function*() {
     const provider: Array<number> = []
     for (let round = 0; round < rounds; round++) {
       provider.push(yield* viaProvider(turnsPerRound))
-      const before = (yield* fake.requests).length
       loop.push(yield* viaOrchestrator(turnsPerRound))
-      const bodies = (yield* fake.requests).slice(before).map((r) => r.body)
+      const bodies = Array.from({ length: turnsPerRound }, () => body)
       bare.push(yield* direct(bodies))
       parsed.push(yield* direct(bodies, true))
     }

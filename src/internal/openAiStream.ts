@@ -30,6 +30,40 @@ interface PendingCall {
 
 const decodeChunk = Schema.decodeUnknownResult(WireChunk)
 
+const isNullish = (u: unknown): u is null | undefined => u === undefined || u === null
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+const maybeString = (u: unknown) => isNullish(u) || typeof u === "string"
+const maybeNumber = (u: unknown) => isNullish(u) || typeof u === "number"
+const maybeRecordOf = (u: unknown, key: string) => isNullish(u) || (isRecord(u) && maybeNumber(u[key]))
+
+const looksLikeUsage = (u: unknown) =>
+  isRecord(u) && maybeNumber(u.prompt_tokens) && maybeNumber(u.completion_tokens) &&
+  maybeRecordOf(u.prompt_tokens_details, "cached_tokens") &&
+  maybeRecordOf(u.completion_tokens_details, "reasoning_tokens")
+
+const looksLikeCall = (u: unknown) =>
+  isRecord(u) && maybeNumber(u.index) && maybeString(u.id) &&
+  (isNullish(u.function) || (isRecord(u.function) && maybeString(u.function.name) && maybeString(u.function.arguments)))
+
+const looksLikeChoice = (u: unknown) => {
+  if (!isRecord(u) || !maybeString(u.finish_reason)) return false
+  const delta = u.delta
+  if (isNullish(delta)) return true
+  if (!isRecord(delta) || !maybeString(delta.content) || !maybeString(delta.reasoning_content)) return false
+  if (!maybeString(delta.reasoning)) return false
+  return isNullish(delta.tool_calls) || (Array.isArray(delta.tool_calls) && delta.tool_calls.every(looksLikeCall))
+}
+
+/**
+ * The common shape of a chunk, checked by hand: the schema's decode costs
+ * more than the rest of the stream's handling, so it only judges what this
+ * does not recognise (and every chunk that carries an error).
+ */
+const looksLikeChunk = (u: unknown): u is typeof WireChunk.Type =>
+  isRecord(u) && maybeString(u.id) && maybeString(u.model) && maybeNumber(u.created) && isNullish(u.error) &&
+  (isNullish(u.usage) || looksLikeUsage(u.usage)) &&
+  (isNullish(u.choices) || (Array.isArray(u.choices) && u.choices.every(looksLikeChoice)))
+
 /** A stateful decoder for one response stream. */
 export interface StreamDecoder {
   /** Feeds decoded text; returns the parts it completes. */
@@ -165,6 +199,7 @@ export const makeStreamDecoder = (
       return invalidResponse(`the event stream carried data that is not JSON: ${data.slice(0, 200)}`)
     }
     if (event.event === "error") return reasonOfInBandError(json, request, hasApiKey)
+    if (looksLikeChunk(json)) return onChunk(json, parts)
     const chunk = decodeChunk(json)
     if (Result.isFailure(chunk)) {
       return invalidResponse(`unexpected chunk in the event stream: ${chunk.failure.message}`)
